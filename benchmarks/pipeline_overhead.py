@@ -151,6 +151,20 @@ def timed(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, st
     return elapsed, proc.stdout
 
 
+def child_env(folder: Path) -> dict[str, str]:
+    """The environment of every timed process.
+
+    The store must be the temporary project's own, whatever the caller's shell
+    says. Bytecode is cached under ``folder``: with PYTHONDONTWRITEBYTECODE (set
+    in some sandboxes and CI images) an editable install would recompile its
+    modules in every process, which no installed package does.
+    """
+    drop = {"SHIPYARD_STORE_URL", "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    return env
+
+
 def check_shipyard_run(stdout: str, steps: int, cached: bool) -> None:
     """Fail loudly when a run did not do what is being timed (all ran, or all cached)."""
     summary = json.loads(stdout)
@@ -285,13 +299,15 @@ def ensure_metaflow(venv: Path) -> tuple[Path, str, str]:
     return python, version, note
 
 
-def measure_metaflow(python: Path, folder: Path, steps: int, repeat: int) -> Samples:
+def measure_metaflow(
+    python: Path, folder: Path, steps: int, repeat: int, base_env: dict[str, str]
+) -> Samples:
     """Time ``python flow.py run`` with Metaflow's home and local datastore in ``folder``."""
     (folder / "flow.py").write_text(metaflow_source(steps))
     home, sysroot = folder / "metaflow-home", folder / "metaflow-data"
     home.mkdir(exist_ok=True)
     env = {
-        **os.environ,
+        **base_env,
         "METAFLOW_HOME": str(home),
         "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(sysroot),
         "METAFLOW_DEFAULT_DATASTORE": "local",
@@ -368,10 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(shipyard).exists():
         shipyard = shutil.which("shipyard") or parser.error("no shipyard command; pass --shipyard")
     steps, repeat = args.steps, args.repeat
-    # The store must be the temporary folder's own, whatever the caller's shell says.
-    env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_STORE_URL"}
-
     folder = Path(tempfile.mkdtemp(prefix="shipyard-bench-"))
+    env = child_env(folder)
+    load_before = os.getloadavg()[0]
     try:
         project = folder / "project"
         project.mkdir()
@@ -389,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  metaflow {mf_version}: {note}")
                 mf_folder = folder / "metaflow"
                 mf_folder.mkdir()
-                mf = measure_metaflow(python, mf_folder, steps, repeat)
+                mf = measure_metaflow(python, mf_folder, steps, repeat, env)
             except (RuntimeError, OSError) as exc:
                 mf_error = str(exc)
                 print(f"  metaflow skipped: {mf_error}")
@@ -399,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(folder, ignore_errors=True)
 
+    load_after = os.getloadavg()[0]
     overhead = per_step(proc["first_run"], proc["direct"], steps)
     in_overhead = per_step(inproc["first_run"], inproc["direct"], steps)
     mf_overhead = per_step(mf, proc["direct"], steps) if mf is not None else None
@@ -471,6 +487,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"MISSED: cached re-run {_s(cached.median)} >= goal {GOAL_CACHED_S:g} s")
     if mf_error is not None:
         print(f"metaflow not measured: {mf_error.splitlines()[0]}")
+    if max(load_before, load_after) > 0.5 * (os.cpu_count() or 1):
+        print(
+            f"note: load average {load_before:.2f} before, {load_after:.2f} after:"
+            " other work shared the CPUs, so the figures are pessimistic"
+        )
 
     def r(x: float | None, digits: int = 4) -> float | None:
         return None if x is None else round(x, digits)
@@ -482,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "load_avg_before": round(load_before, 2),
+        "load_avg_after": round(load_after, 2),
         "direct_s": r(proc["direct"].median),
         "direct_min_s": r(proc["direct"].min),
         "first_run_s": r(proc["first_run"].median),

@@ -182,7 +182,8 @@ with warnings.catch_warnings():
             data
                 The sections; None is the default config.
             base_dir
-                Folder relative paths resolve against; None: the current directory.
+                Folder relative paths resolve against, and whose name is the
+                default project name; None: the current directory.
 
             Raises
             ------
@@ -204,6 +205,12 @@ with warnings.catch_warnings():
             def mask(text: str) -> str:
                 return _yaml.mask_text(text, [v for values in secrets.values() for v in values])
 
+            # The project is named after its folder unless the file names it.
+            if data.get("project") is None:
+                data["project"] = {}
+            project = data["project"]
+            if isinstance(project, dict) and "name" not in project:
+                project["name"] = folder_name(base)
             try:
                 config = cls.model_validate(data, context={"base_dir": base})
             except ValidationError as exc:
@@ -313,9 +320,6 @@ def load_config(path: Path | str) -> ShipyardConfig:
     # The environment is read now, when the config is built; never at import.
     data, secrets = _yaml.interpolate(data, os.environ, document.lines, file)
     base = Path(os.path.abspath(path.parent))
-    project = data["project"] = data.get("project") or {}
-    if isinstance(project, dict) and "name" not in project:
-        project["name"] = folder_name(base)
     return ShipyardConfig._build(data, base, path, document.lines, secrets)
 
 
@@ -363,8 +367,7 @@ def load_project(start: Path | str | None = None) -> tuple[Path, ShipyardConfig]
         raise ConfigError(
             f"Shipyard reads {CONFIG_FILE}; rename this file", file=str(root / "shipyard.yml")
         )
-    config = ShipyardConfig.from_dict({"project": {"name": folder_name(root)}}, base_dir=root)
-    return root, config
+    return root, ShipyardConfig.from_dict(None, base_dir=root)
 
 
 def export_json_schema() -> dict[str, Any]:

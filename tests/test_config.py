@@ -179,6 +179,7 @@ def test_from_dict_resolves_against_base_dir_or_cwd(
     assert ShipyardConfig.from_dict(data, base_dir=tmp_path).store.artifacts == str(
         tmp_path / "arts"
     )
+    assert ShipyardConfig.from_dict(None, base_dir=tmp_path / "named").project.name == "named"
     monkeypatch.chdir(tmp_path)
     built = ShipyardConfig.from_dict(data)
     assert built.store.artifacts == str(tmp_path / "arts")

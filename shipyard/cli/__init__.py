@@ -33,12 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a trace
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # Typer vendors its own click in some versions; recognise its exceptions by shape.
+        if type(exc).__name__ == "Abort":
             code = 130
-        elif isinstance(exc, click.ClickException):
-            exc.show()
+        elif callable(getattr(exc, "show", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
+            exc.show()  # type: ignore[attr-defined]  # usage errors: "Usage: ... Error: Invalid value for '--workers' ..."
             code = 2
         else:
             _report(exc, debug, internal=True)

@@ -138,17 +138,26 @@ def register(app: typer.Typer) -> None:
 
 
 def runs(
-    status: Annotated[str | None, typer.Option(help="running, succeeded or failed.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE; repeatable.")] = None,
+    status: Annotated[
+        str | None, typer.Option(metavar="STATUS", help="running, succeeded or failed.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", metavar="KEY=VALUE", help="Only runs with this tag; repeatable."),
+    ] = None,
     filter_: Annotated[
         str | None,
-        typer.Option("--filter", help='e.g. "metrics.auc > 0.8 and params.depth = 5".'),
+        typer.Option(
+            "--filter", metavar="EXPR", help='e.g. "metrics.auc > 0.8 and params.depth = 5".'
+        ),
     ] = None,
-    pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only runs of this pipeline.")
+    ] = None,
     parent: Annotated[
-        str | None, typer.Option(help="Only child runs of this run (trials).")
+        str | None, typer.Option(metavar="RUN", help="Only child runs of this run (trials).")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many runs.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
     """List runs, newest first, with their parameters and metrics."""
@@ -277,7 +286,9 @@ def lineage(
         str,
         typer.Argument(metavar="REF", help="run:ID, artifact:PREFIX, NAME:VERSION or NAME@ALIAS."),
     ],
-    depth: Annotated[int, typer.Option(min=1, help="How many steps up and down to follow.")] = 10,
+    depth: Annotated[
+        int, typer.Option(min=1, metavar="N", help="How many steps up and down to follow.")
+    ] = 10,
     json_out: JsonOpt = False,
 ) -> None:
     """Upstream and downstream of an artifact, a run or a model version."""

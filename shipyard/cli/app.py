@@ -21,7 +21,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show and check shipyard.yaml.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-_inspect.register(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -31,7 +30,7 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     project: Annotated[
         Path | None,
-        typer.Option("--project", "-C", help="Run as if started in this folder."),
+        typer.Option("--project", "-C", metavar="DIR", help="Run as if started in this folder."),
     ] = None,
 ) -> None:
     """From notebook functions to a monitored model endpoint."""
@@ -55,8 +54,12 @@ def _parse_kv(items: list[str], what: str) -> dict[str, str]:
 
 @app.command()
 def init(
-    folder: Annotated[Path, typer.Argument(help="Folder of the new project.")] = Path("."),
-    name: Annotated[str | None, typer.Option(help="Project name (the folder's name).")] = None,
+    folder: Annotated[
+        Path, typer.Argument(metavar="[FOLDER]", help="Folder of the new project.")
+    ] = Path("."),
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Project name (the folder's name).")
+    ] = None,
 ) -> None:
     """Scaffold a project: shipyard.yaml, a pipeline.py to start from, a .gitignore."""
     from ._scaffold import scaffold
@@ -73,25 +76,35 @@ def run_cmd(
     target: Annotated[
         str | None,
         typer.Argument(
-            help="FILE.py:PIPELINE or module:PIPELINE; default: `pipeline` of shipyard.yaml."
+            metavar="[TARGET]",
+            help="FILE.py:PIPELINE or module:PIPELINE; default: `pipeline` of shipyard.yaml.",
         ),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Pipeline parameter NAME=VALUE.")
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="NAME=VALUE", help="Pipeline parameter; repeatable."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step again.")] = False,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Finish a failed or killed run (its ID).")
+        str | None,
+        typer.Option("--resume", metavar="RUN", help="Finish a failed or killed run (its ID)."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Run seed (default: `seed` of shipyard.yaml).")
+        int | None, typer.Option(metavar="N", help="Run seed (default: `seed` of shipyard.yaml).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Run name (default: PIPELINE-N).")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Run tag KEY=VALUE.")] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Run name (default: PIPELINE-N).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="Run tag; repeatable.")
+    ] = None,
     executor: Annotated[
-        str | None, typer.Option(help="local (worker processes) or inline (this process).")
+        str | None,
+        typer.Option(metavar="KIND", help="local (worker processes) or inline (this process)."),
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Worker processes (default: CPUs).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a pipeline: cached steps are reused, everything is recorded."""
@@ -133,6 +146,9 @@ def run_cmd(
     _inspect.print_run_result(result.details, project)
 
 
+_inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --help
+
+
 def _absolute_source(project: Any, source: str) -> str:
     path, _, fn = source.rpartition(":")
     if path.endswith(".py") and not Path(path).is_absolute():
@@ -169,7 +185,9 @@ def reproduce(
 def gc(
     older_than: Annotated[
         float | None,
-        typer.Option(help="Retention in days (default: store.gc_retention_days, 30)."),
+        typer.Option(
+            metavar="DAYS", help="Retention in days (default: store.gc_retention_days, 30)."
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List, delete nothing.")] = False,
     json_out: JsonOpt = False,
@@ -222,7 +240,9 @@ def config_schema() -> None:
 
 @config_app.command("check")
 def config_check(
-    path: Annotated[Path, typer.Argument(help="The file to check.")] = Path("shipyard.yaml"),
+    path: Annotated[Path, typer.Argument(metavar="[PATH]", help="The file to check.")] = Path(
+        "shipyard.yaml"
+    ),
 ) -> None:
     """Validate a shipyard.yaml; exit 2 with the file, line and field of each problem."""
     from ..config import load_config

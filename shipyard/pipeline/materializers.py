@@ -11,6 +11,7 @@ only when the caller opts in again.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -75,8 +76,10 @@ def _json_check(value: Any, path: str = "value") -> None:
 
 class JsonMaterializer(Materializer):
     name = "json"
-    types = ("builtins.NoneType", "builtins.bool", "builtins.int", "builtins.float",
-             "builtins.str", "builtins.list", "builtins.tuple", "builtins.dict")  # fmt: skip
+    types: ClassVar[tuple[str, ...]] = (
+        "builtins.NoneType", "builtins.bool", "builtins.int", "builtins.float",
+        "builtins.str", "builtins.list", "builtins.tuple", "builtins.dict",
+    )  # fmt: skip
 
     def save(self, value: Any, folder: Path) -> dict[str, Any]:
         _json_check(value)
@@ -94,7 +97,7 @@ class JsonMaterializer(Materializer):
 
 class NumpyScalarMaterializer(JsonMaterializer):
     name = "numpy.scalar"
-    types = ("numpy.generic",)
+    types: ClassVar[tuple[str, ...]] = ("numpy.generic",)
 
     def save(self, value: Any, folder: Path) -> dict[str, Any]:
         (folder / "value.json").write_text(json.dumps(value.item()))
@@ -290,6 +293,7 @@ def _qualname(cls: type) -> str:
 
 def pick(value: Any, *, allow_pickle: bool = False) -> Materializer:
     """The materializer for ``value``: the most specific class along its MRO wins."""
+    _load_entry_points()
     for cls in type(value).__mro__:
         # The top-level package, not the defining module: pandas 3 moved DataFrame out of
         # pandas.core.frame, and such moves must not change which materializer is picked.
@@ -308,6 +312,7 @@ def pick(value: Any, *, allow_pickle: bool = False) -> Materializer:
 
 
 def _by_name(name: str) -> Materializer:
+    _load_entry_points()
     if name == _PICKLE.name:
         return _PICKLE
     for m in _REGISTRY:
@@ -322,7 +327,11 @@ def save_value(value: Any, store: ArtifactStore, *, allow_pickle: bool = False) 
     python_type = _qualname(type(value))
     with store.staging() as folder:
         properties = m.save(value, folder)
-        meta = {"type": m.name, "python_type": python_type, "properties": properties}
+        meta: dict[str, Any] = {
+            "type": m.name,
+            "python_type": python_type,
+            "properties": properties,
+        }
         if m.unsafe:
             meta["unsafe"] = True
         stored: StoredArtifact = store.put(folder, meta)
@@ -350,8 +359,9 @@ def load_value(digest: str, store: ArtifactStore, *, allow_pickle: bool = False)
     return m.load(folder, manifest.get("properties", {}), manifest.get("python_type", ""))
 
 
-# Entry points let third-party packages add materializers without an import here.
+@functools.cache
 def _load_entry_points(group: str = "shipyard.materializers") -> None:
+    """Entry points let third-party packages add materializers without an import here."""
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=group):

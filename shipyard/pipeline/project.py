@@ -49,11 +49,7 @@ class Project:
     @property
     def store_url(self) -> str:
         """``SHIPYARD_STORE_URL``, else ``store.url`` of the config, else SQLite in the store folder."""
-        return (
-            os.environ.get("SHIPYARD_STORE_URL")
-            or self.config.store.url
-            or f"sqlite:///{self.store_dir / 'metadata.db'}"
-        )
+        return os.environ.get("SHIPYARD_STORE_URL") or self.config.metadata_url()
 
     @functools.cached_property
     def metadata(self) -> MetadataStore:
@@ -63,8 +59,9 @@ class Project:
 
     @functools.cached_property
     def artifacts(self) -> ArtifactStore:
-        location = self.config.store.artifacts or self.store_dir / "artifacts"
-        return open_artifact_store(location, cache_dir=self.store_dir / "cache")
+        return open_artifact_store(
+            self.config.artifacts_location(), cache_dir=self.store_dir / "cache"
+        )
 
     @property
     def logs_dir(self) -> Path:

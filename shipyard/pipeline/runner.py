@@ -94,7 +94,8 @@ def run(
     env = environment_snapshot()
     git = git_state(project.root)
     project.artifacts.clean_staging()
-    shown = {k: _plain(v) for k, v in resolved.items()}
+    # A parameter whose value is a secret from shipyard.yaml (${ENV_VAR}) is recorded masked.
+    shown = {k: _mask(cfg, _plain(v)) for k, v in resolved.items()}
     if old is not None:
         run_id, run_name = old["id"], old["name"]
         store.reopen_run(run_id, pid=os.getpid())
@@ -157,6 +158,16 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _mask(cfg: Any, value: Any) -> Any:
+    if isinstance(value, str):
+        return cfg.mask(value)
+    if isinstance(value, list):
+        return [_mask(cfg, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask(cfg, v) for k, v in value.items()}
     return value
 
 

@@ -153,7 +153,8 @@ class Step(Generic[P, R]):
         if graph is None:
             return self.fn(*args, **kwargs)
         caller = sys._getframe(1)
-        return graph.add(self, args, kwargs, (caller.f_code.co_filename, caller.f_lineno))  # type: ignore[return-value]
+        out: R = graph.add(self, args, kwargs, (caller.f_code.co_filename, caller.f_lineno))
+        return out
 
     def __repr__(self) -> str:
         return f"<step {self.name} ({self.qualname})>"

@@ -78,6 +78,10 @@ class ArtifactStore(Protocol):
 
     def uri(self, digest: str) -> str: ...
 
+    def clean_staging(self) -> int:
+        """Remove staging folders of processes that died; return how many."""
+        ...
+
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()

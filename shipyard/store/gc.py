@@ -62,9 +62,7 @@ def collect_garbage(
     metadata.delete_artifacts([d for d, _ in doomed if d in rows])
     for digest, _ in doomed:
         artifacts.delete(digest)
-    clean = getattr(artifacts, "clean_staging", None)
-    if clean is not None:
-        report.staging_removed = int(clean())
+    report.staging_removed = artifacts.clean_staging()
     return report
 
 

@@ -118,6 +118,8 @@ class LocalExecutor:
             died = w.process.sentinel in ready or not w.process.is_alive()
             late = w.deadline is not None and time.monotonic() >= w.deadline
             if died or late:
+                if died:
+                    w.process.join(5)  # reap it, so that its exit code is known
                 code = w.process.exitcode
                 w.kill()
                 if late and not died:
