@@ -48,7 +48,9 @@ def load(folder: Path, name: str, code: str, attr: str = "p") -> object:
     return load_pipeline(f"{path}:{attr}")
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``shipyard`` command."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("SHIPYARD_STORE_URL", None)

@@ -25,7 +25,9 @@ def test_quickstart_from_the_cli(tmp_path: Path) -> None:
     assert run["params"] == {"n": 1000, "depth": 5}
     assert 0.8 < run["metrics"]["train_accuracy"] <= 1.0
     assert [s["node"] for s in run["steps"]] == ["load", "featurize", "fit"]
-    second = json.loads(cli("run", "pipeline.py:demo", "--param", "depth=5", "--json", cwd=folder).stdout)
+    second = json.loads(
+        cli("run", "pipeline.py:demo", "--param", "depth=5", "--json", cwd=folder).stdout
+    )
     assert all(s["cache_hit"] for s in second["steps"])
 
 

@@ -166,7 +166,9 @@ def test_gc_removes_only_unreferenced_artifacts(proj: Path) -> None:
     assert kept["deleted"] == [] and kept["kept_recent"] == 1
     done = json.loads(cli("gc", "--older-than", "0", "--json", cwd=proj).stdout)
     assert done["deleted"] == [orphan["digest"]]
-    assert not (proj / ".shipyard" / "artifacts" / "objects" / orphan["digest"][:2] / orphan["digest"]).exists()
+    assert not (
+        proj / ".shipyard" / "artifacts" / "objects" / orphan["digest"][:2] / orphan["digest"]
+    ).exists()
     again = _run_json(proj)
     assert all(s["cache_hit"] for s in again["steps"]) and again["id"] != run["id"]
 

@@ -56,7 +56,9 @@ def test_run_records_outputs_metrics_and_lineage(project: Project, project_dir: 
     assert Path(ex["make"]["log_path"]).exists()
 
 
-def test_second_run_is_all_cache_hits_and_no_cache_runs_again(project: Project, project_dir: Path) -> None:
+def test_second_run_is_all_cache_hits_and_no_cache_runs_again(
+    project: Project, project_dir: Path
+) -> None:
     p = load(project_dir, "chain.py", CHAIN)
     first = shipyard.run(p, project=project)
     second = shipyard.run(p, project=project)
@@ -66,7 +68,9 @@ def test_second_run_is_all_cache_hits_and_no_cache_runs_again(project: Project, 
     assert set(_status(forced).values()) == {"succeeded"}
 
 
-def test_a_changed_parameter_reruns_only_what_depends_on_it(project: Project, project_dir: Path) -> None:
+def test_a_changed_parameter_reruns_only_what_depends_on_it(
+    project: Project, project_dir: Path
+) -> None:
     p = load(project_dir, "chain.py", CHAIN)
     shipyard.run(p, project=project)
     run = shipyard.run(p, project=project, scale=2.0)
@@ -96,7 +100,9 @@ def p(path: str = "data.txt"):
 """
 
 
-def test_input_files_are_digested_and_invalidate_the_cache(project: Project, project_dir: Path) -> None:
+def test_input_files_are_digested_and_invalidate_the_cache(
+    project: Project, project_dir: Path
+) -> None:
     (project_dir / "data.txt").write_text("v1")
     p = load(project_dir, "files.py", FILES)
     first = shipyard.run(p, project=project)
@@ -153,7 +159,9 @@ def p():
 """
 
 
-def test_a_failing_step_is_reported_and_leaves_only_its_run_record(project: Project, project_dir: Path) -> None:
+def test_a_failing_step_is_reported_and_leaves_only_its_run_record(
+    project: Project, project_dir: Path
+) -> None:
     p = load(project_dir, "fail.py", FAILING)
     before = project.metadata.counts()
     arts_before = artifact_files(project_dir)
@@ -194,7 +202,9 @@ def p(marker: str):
 
 
 def test_retries_with_backoff(project: Project, project_dir: Path) -> None:
-    run = shipyard.run(load(project_dir, "flaky.py", FLAKY), project=project, marker=str(project_dir / "m"))
+    run = shipyard.run(
+        load(project_dir, "flaky.py", FLAKY), project=project, marker=str(project_dir / "m")
+    )
     ex = run.executions()[0]
     assert ex["status"] == "succeeded" and ex["attempts"] == 2 and run["flaky"] == 1
 
@@ -223,7 +233,9 @@ def test_a_step_past_its_timeout_is_killed(project: Project, project_dir: Path) 
         shipyard.run(load(project_dir, "hang.py", HANGS), project=project)
 
 
-def test_a_dead_worker_fails_its_step_instead_of_hanging(project: Project, project_dir: Path) -> None:
+def test_a_dead_worker_fails_its_step_instead_of_hanging(
+    project: Project, project_dir: Path
+) -> None:
     with pytest.raises(StepFailedError, match="died .exit code 3"):
         shipyard.run(load(project_dir, "hang.py", HANGS), project=project, which="dies")
 
