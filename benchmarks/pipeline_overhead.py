@@ -29,6 +29,7 @@ import importlib
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -133,22 +134,28 @@ class Samples:
         return min(self.values)
 
 
-def timed(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    """Run ``cmd`` as a whole process; return its wall time and stdout.
+def timed(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``cmd`` as a whole process; return its wall time, CPU time and stdout.
+
+    The CPU time (user + system, of the process and every child it waited
+    for) moves less than the wall time when other work shares the machine.
 
     Raises
     ------
     RuntimeError
         When the command fails, with its output.
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
         )
-    return elapsed, proc.stdout
+    return elapsed, cpu, proc.stdout
 
 
 def child_env(folder: Path) -> dict[str, str]:
@@ -184,24 +191,27 @@ def measure_processes(
     direct_cmd = [sys.executable, "-c", direct_code(steps)]
     run_cmd = [shipyard, "run", f"{MODULE}.py:{MODULE}", "--json"]
     store = project / ".shipyard"
-    out = {"direct": Samples(), "first_run": Samples(), "cached_rerun": Samples()}
+    names = ("direct", "first_run", "cached_rerun")
+    out = {n: Samples() for n in (*names, *(f"{n}_cpu" for n in names))}
+
+    def record(name: str, cmd: list[str]) -> str:
+        elapsed, cpu, stdout = timed(cmd, project, env)
+        out[name].add(elapsed)
+        out[f"{name}_cpu"].add(cpu)
+        return stdout
+
     # One untimed round writes __pycache__ for the generated modules and warms
     # the file cache, which every later repetition then finds alike.
     timed(direct_cmd, project, env)
     shutil.rmtree(store, ignore_errors=True)
     timed(run_cmd, project, env)
     for _ in range(repeat):
-        elapsed, stdout = timed(direct_cmd, project, env)
+        stdout = record("direct", direct_cmd)
         if stdout.strip() != str(steps):
             raise RuntimeError(f"direct calls printed {stdout.strip()!r}, expected {steps}")
-        out["direct"].add(elapsed)
         shutil.rmtree(store, ignore_errors=True)
-        elapsed, stdout = timed(run_cmd, project, env)
-        check_shipyard_run(stdout, steps, cached=False)
-        out["first_run"].add(elapsed)
-        elapsed, stdout = timed(run_cmd, project, env)
-        check_shipyard_run(stdout, steps, cached=True)
-        out["cached_rerun"].add(elapsed)
+        check_shipyard_run(record("first_run", run_cmd), steps, cached=False)
+        check_shipyard_run(record("cached_rerun", run_cmd), steps, cached=True)
     return out
 
 
@@ -321,7 +331,7 @@ def measure_metaflow(
     for i in range(repeat + 1):  # the first round is an untimed warm-up, as for Shipyard
         shutil.rmtree(sysroot, ignore_errors=True)
         sysroot.mkdir()
-        elapsed, stdout = timed(cmd, folder, env)
+        elapsed, _, stdout = timed(cmd, folder, env)
         if f"x={steps}" not in stdout:
             raise RuntimeError(f"the flow did not print x={steps}:\n{stdout[-2000:]}")
         if i:
@@ -481,6 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" and {_s(cached.median - inproc['cached_rerun'].median)} of a cached re-run"
         " (whole process minus in process)"
     )
+    print(
+        f"CPU time (user + system) of the processes: direct {_s(proc['direct_cpu'].median)},"
+        f" first run {_s(proc['first_run_cpu'].median)},"
+        f" cached re-run {_s(proc['cached_rerun_cpu'].median)}"
+    )
     if not overhead_met:
         print(f"MISSED: overhead per step {_ms(overhead.median)} > goal {GOAL_OVERHEAD_MS:g} ms")
     if not cached_met:
@@ -513,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overhead_per_step_min_ms": r(overhead.min * 1000, 2),
         "cached_rerun_s": r(proc["cached_rerun"].median),
         "cached_rerun_min_s": r(proc["cached_rerun"].min),
+        "direct_cpu_s": r(proc["direct_cpu"].median),
+        "first_run_cpu_s": r(proc["first_run_cpu"].median),
+        "cached_rerun_cpu_s": r(proc["cached_rerun_cpu"].median),
         "inprocess_direct_ms": r(inproc["direct"].median * 1000),
         "inprocess_first_run_s": r(inproc["first_run"].median),
         "inprocess_first_run_min_s": r(inproc["first_run"].min),

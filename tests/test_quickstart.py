@@ -29,6 +29,9 @@ def test_quickstart_from_the_cli(tmp_path: Path) -> None:
         cli("run", "pipeline.py:demo", "--param", "depth=5", "--json", cwd=folder).stdout
     )
     assert all(s["cache_hit"] for s in second["steps"])
+    replay = cli("reproduce", run["id"][:8], "--json", cwd=folder)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert json.loads(replay.stdout)["identical"] is True
 
 
 def test_quickstart_in_process(tmp_path: Path, monkeypatch: object) -> None:

@@ -199,7 +199,7 @@ class SklearnMaterializer(Materializer):
     def save(self, value: Any, folder: Path) -> dict[str, Any]:
         import skops.io as sio
 
-        sio.dump(value, folder / "model.skops")
+        (folder / "model.skops").write_bytes(_deterministic_skops(sio.dumps(value)))
         return {"estimator": f"{type(value).__module__}.{type(value).__qualname__}"}
 
     def load(self, folder: Path, properties: dict[str, Any], python_type: str) -> Any:
@@ -213,6 +213,52 @@ class SklearnMaterializer(Materializer):
                 f"the skops file {path.name} holds types outside scikit-learn/NumPy/SciPy: {refused}"
             )
         return sio.load(path, trusted=untrusted)
+
+
+def _deterministic_skops(data: bytes) -> bytes:
+    """The same model as the same bytes, so that a replayed run reproduces its digest.
+
+    skops names array files and ``__id__`` fields after ``id()`` of live objects and
+    stamps zip entries with the current time. Both are renumbered in the schema's
+    own order and the stamps fixed; the loader reads names from the schema, so the
+    file loads as before (a test round-trips predictions).
+    """
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(src.read("schema.json"))
+    mapping: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k == "__id__" and isinstance(v, int):
+                    out[k] = int(mapping.setdefault(str(v), str(len(mapping) + 1)))
+                elif k == "file" and isinstance(v, str) and v.endswith(".npy"):
+                    out[k] = mapping.setdefault(v[:-4], str(len(mapping) + 1)) + ".npy"
+                else:
+                    out[k] = renumber(v)
+            return out
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        return node
+
+    entries = {"schema.json": json.dumps(renumber(schema), indent=2).encode()}
+    for name in src.namelist():
+        if name == "schema.json":
+            continue
+        if not name.endswith(".npy") or name[:-4] not in mapping:
+            return data  # a layout we do not know: keep skops' own bytes
+        entries[mapping[name[:-4]] + ".npy"] = src.read(name)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, entries[name])
+    return buf.getvalue()
 
 
 class XGBoostMaterializer(Materializer):

@@ -121,3 +121,22 @@ def test_a_pickle_disguised_as_a_safe_type_is_never_unpickled(
 def test_non_finite_floats_are_refused_for_json(store: LocalArtifactStore) -> None:
     with pytest.raises(MaterializerError, match="nan"):
         save_value({"x": float("nan")}, store)
+
+
+def test_the_same_model_gives_the_same_digest(tmp_path: Path) -> None:
+    """skops names files after id() and stamps times; stored bytes must not depend on either."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x = np.random.default_rng(1).normal(size=(80, 3))
+    y = x[:, 0] > 0
+    digests = set()
+    models = []  # kept alive, so that no id() is reused between the two
+    for i in range(2):
+        model = RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y)
+        models.append(model)
+        store = LocalArtifactStore(tmp_path / f"s{i}")
+        info = save_value(model, store)
+        digests.add(info["digest"])
+        back = load_value(info["digest"], store)
+        assert np.array_equal(back.predict_proba(x), model.predict_proba(x))
+    assert len(digests) == 1
