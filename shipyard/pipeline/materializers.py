@@ -232,7 +232,7 @@ def _deterministic_skops(data: bytes) -> bytes:
 
     def renumber(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for k, v in node.items():
                 if k == "__id__" and isinstance(v, int):
                     out[k] = int(mapping.setdefault(str(v), str(len(mapping) + 1)))
