@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PipelineDefinitionError
-from .step import Output, Step
+from .step import Output, Step, _where
 
 __all__ = ["Graph", "Node", "Pipeline", "current_graph", "pipeline"]
 
@@ -224,11 +224,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
-
-
-def _where(fn: Callable[..., Any]) -> str:
-    code = getattr(fn, "__code__", None)
-    return f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
 
 
 def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:

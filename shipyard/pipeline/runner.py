@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ShipyardError, StepFailedError
-from ..store.artifacts import file_sha256
+from ..store.artifacts import file_sha256, pid_alive
 from ._execute import output_key, output_names
 from .dag import Graph, Node, Pipeline, iter_outputs
 from .environment import environment_snapshot, git_state, node_seed
@@ -130,24 +130,15 @@ def _check_resumable(old: dict[str, Any]) -> None:
             f"run {old['name']} ({old['id'][:8]}) already succeeded; nothing to resume"
         )
     alive = (
-        old["status"] == "running" and old["host"] == socket.gethostname() and _alive(old["pid"])
+        old["status"] == "running"
+        and old["host"] == socket.gethostname()
+        and bool(old["pid"])
+        and pid_alive(old["pid"])
     )
     if alive and old["pid"] != os.getpid():
         raise ShipyardError(
             f"run {old['name']} is still running (pid {old['pid']}); wait for it or stop it first"
         )
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _plain(value: Any) -> Any:

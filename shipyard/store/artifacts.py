@@ -165,7 +165,8 @@ def _make_read_only(folder: Path) -> None:
             p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -269,7 +270,7 @@ class LocalArtifactStore:
             return 0
         for entry in self._tmp.iterdir():
             pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         return removed
