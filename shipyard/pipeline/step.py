@@ -173,6 +173,7 @@ def step(
     retries: int = 0,
     retry_backoff_s: float = 1.0,
     timeout_s: float | None = None,
+    timeout: float | None = None,
     cache: bool = True,
     resources: dict[str, float] | None = None,
     allow_pickle: bool = False,
@@ -189,6 +190,8 @@ def step(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     PipelineDefinitionError
         An unknown option or an invalid value, naming it.
     """
+    if "timeout" in options:  # the spelling most users try first
+        options["timeout_s"] = options.pop("timeout")
     known = set(StepOptions.__dataclass_fields__)
     unknown = set(options) - known
     if unknown:

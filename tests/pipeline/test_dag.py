@@ -111,6 +111,7 @@ def test_step_options_are_validated() -> None:
         step(retry=3)
     with pytest.raises(PipelineDefinitionError, match="retries must be >= 0"):
         step(retries=-1)
+    assert step(timeout=5)(lambda: 1).options.timeout_s == 5
 
     with pytest.raises(PipelineDefinitionError, match="generators"):
 
