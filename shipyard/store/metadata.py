@@ -124,6 +124,18 @@ class MetadataStore:
         with self._migration_lock():
             if self.schema_version() == SCHEMA_HEAD:  # another process migrated meanwhile
                 return
+            if self._is_empty():
+                # A new store: create the head schema directly and stamp it, as Alembic's
+                # docs advise; importing Alembic would cost more than the whole first run.
+                with self.engine.begin() as conn:
+                    t.metadata.create_all(conn)
+                    conn.exec_driver_sql(
+                        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+                    )
+                    conn.exec_driver_sql(
+                        f"INSERT INTO alembic_version (version_num) VALUES ('{SCHEMA_HEAD}')"
+                    )
+                return
             from alembic import command
             from alembic.config import Config
 
@@ -132,6 +144,11 @@ class MetadataStore:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
+
+    def _is_empty(self) -> bool:
+        from sqlalchemy import inspect as sa_inspect
+
+        return not sa_inspect(self.engine).get_table_names()
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:

@@ -34,6 +34,37 @@ def test_migrations_create_exactly_the_tables_the_code_uses(tmp_path: Path) -> N
         assert columns == {c.name for c in table.columns}, name
 
 
+def test_a_new_store_gets_the_same_schema_as_the_migrations_build(tmp_path: Path) -> None:
+    """New stores skip Alembic (create_all + stamp); the result must equal migrating."""
+    from alembic import command
+    from alembic.config import Config
+
+    fast = MetadataStore(f"sqlite:///{tmp_path / 'fast.db'}")
+    slow_engine = MetadataStore(f"sqlite:///{tmp_path / 'slow.db'}").engine
+    with slow_engine.begin() as conn:  # rebuild the second store through the migrations
+        for name in reversed(_tables.metadata.sorted_tables):
+            conn.exec_driver_sql(f"DROP TABLE {name.name}")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(_tables.__file__).with_name("migrations")))
+    with slow_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    def shape(engine: object) -> dict[str, object]:
+        insp = sa_inspect(engine)
+        return {
+            t: (
+                sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)),
+                sorted(tuple(i["column_names"]) for i in insp.get_indexes(t)),
+                insp.get_pk_constraint(t)["constrained_columns"],
+            )
+            for t in sorted(insp.get_table_names())
+        }
+
+    assert shape(fast.engine) == shape(slow_engine)
+
+
 def test_schema_head_is_the_newest_migration() -> None:
     versions = Path(_tables.__file__).with_name("migrations") / "versions"
     revisions = sorted(p.name.split("_")[0] for p in versions.glob("[0-9]*.py"))

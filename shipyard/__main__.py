@@ -1,0 +1,5 @@
+"""``python -m shipyard`` is the ``shipyard`` command."""
+
+from .cli import main
+
+main()
