@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -132,8 +133,9 @@ class MetadataStore:
                     conn.exec_driver_sql(
                         "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
                     )
-                    conn.exec_driver_sql(
-                        f"INSERT INTO alembic_version (version_num) VALUES ('{SCHEMA_HEAD}')"
+                    conn.execute(
+                        text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                        {"v": SCHEMA_HEAD},
                     )
                 return
             from alembic import command
