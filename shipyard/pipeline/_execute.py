@@ -20,7 +20,7 @@ from ..errors import MaterializerError
 from ..store.artifacts import ArtifactStore
 from .context import STEP, StepContext
 from .dag import Graph, substitute
-from .environment import seed_everything
+from .environment import seed_everything, uninstall_numpy_hook
 from .materializers import Metrics, load_value, save_value
 from .step import Output
 
@@ -111,6 +111,7 @@ def execute(
                 value = node.step.fn(**kwargs)
             finally:
                 STEP.reset(token)
+                uninstall_numpy_hook()
             values = _split(node.name, node.step.n_outputs, value)
             infos = []
             for v in values:

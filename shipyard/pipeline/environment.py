@@ -20,9 +20,41 @@ from typing import Any
 __all__ = ["environment_snapshot", "git_state", "seed_everything", "node_seed"]
 
 
+def _site_key() -> str:
+    """Changes whenever a package is installed, upgraded or removed: the mtimes of the
+    folders on ``sys.path`` (pip creates and deletes ``*.dist-info`` folders in them)."""
+    parts = [sys.prefix, sys.version]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            continue
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 @cache
-def environment_snapshot() -> dict[str, Any]:
-    """Python, platform, CPU and every installed distribution's version, with a digest."""
+def environment_snapshot(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Python, platform, CPU and every installed distribution's version, with a digest.
+
+    Listing distributions costs ~20 ms; with ``cache_dir`` the result is kept in a
+    file named after :func:`_site_key`, so it is recomputed only after an install.
+    """
+    cached = cache_dir / f"environment-{_site_key()[:16]}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        try:
+            return dict(json.loads(cached.read_text()))
+        except ValueError:
+            pass  # a torn write from a crash: recompute
+    env = _snapshot()
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(env))
+        os.replace(tmp, cached)
+    return env
+
+
+def _snapshot() -> dict[str, Any]:
     from importlib.metadata import distributions
 
     packages: dict[str, str] = {}
@@ -82,13 +114,49 @@ def node_seed(run_seed: int, node: str) -> int:
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
+class _SeedNumpyOnImport:
+    """A ``sys.meta_path`` finder that seeds NumPy the moment a step first imports it.
+
+    Importing NumPy up front in every worker costs ~60 ms that most runs never
+    need; this keeps "NumPy is seeded" true for steps that import it in their body.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "numpy":
+            return None
+        import importlib.util
+
+        uninstall_numpy_hook()
+        spec = importlib.util.find_spec("numpy")
+        if spec is None or spec.loader is None:
+            return spec
+        run_module, seed = spec.loader.exec_module, self.seed
+
+        def exec_module(module: Any) -> None:
+            run_module(module)
+            module.random.seed(seed)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def uninstall_numpy_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SeedNumpyOnImport)]
+
+
 def seed_everything(seed: int) -> None:
-    """Seed ``random``, NumPy and, when they are loaded, PyTorch and TensorFlow."""
+    """Seed ``random``, NumPy (now, or when first imported) and loaded PyTorch/TensorFlow."""
     random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)  # inherited by subprocesses the step starts
+    uninstall_numpy_hook()
     np = sys.modules.get("numpy")
     if np is not None:
         np.random.seed(seed)
+    else:
+        sys.meta_path.insert(0, _SeedNumpyOnImport(seed))
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)

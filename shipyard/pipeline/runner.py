@@ -91,7 +91,7 @@ def run(
     seed = cfg.seed if seed is None else seed
     exe = make_executor(executor or cfg.executor.kind, workers=workers or cfg.executor.workers)
 
-    env = environment_snapshot()
+    env = environment_snapshot(project.store_dir / "cache")
     git = git_state(project.root)
     project.artifacts.clean_staging()
     # A parameter whose value is a secret from shipyard.yaml (${ENV_VAR}) is recorded masked.
@@ -210,6 +210,7 @@ class _Engine:
         self.exec_ids: dict[str, str] = {}
         self.prepared: dict[str, dict[str, Any]] = {}
         self.failure: StepFailedError | None = None
+        self._hits: list[tuple[Node, dict[str, Any], dict[str, str], float]] = []
 
     def reuse_finished(self, old_run: str) -> None:
         """Keep the outputs of nodes that already succeeded in the run being resumed."""
@@ -277,22 +278,29 @@ class _Engine:
         names = output_names(node.step.n_outputs)
         if not all(n in by_name and self.project.artifacts.exists(by_name[n]) for n in names):
             return False  # the artifacts were garbage-collected: run again
-        now = time.time()
-        exec_id = _new_id()
-        with self.store.write() as conn:
-            self.store.record_execution(
-                conn,
-                execution_id=exec_id,
-                run_id=self.run_id,
-                values=self._row(node, prep, status="succeeded", cache_hit=True)
-                | {"started_at": now, "ended_at": now, "duration_s": 0.0},
-            )
-            self.store.record_events(conn, exec_id, "input", prep["inputs"])
-            self.store.record_events(conn, exec_id, "output", by_name)
-            self.store.record_input_files(conn, exec_id, prep["files"])
+        self._hits.append((node, prep, by_name, time.time()))
         self.done[node.name] = [by_name[n] for n in names]
         self.progress("cached", node.name, {})
         return True
+
+    def _flush_hits(self) -> None:
+        """Record the cache hits of one scheduling pass in one transaction."""
+        if not self._hits:
+            return
+        with self.store.write() as conn:
+            for node, prep, by_name, now in self._hits:
+                exec_id = _new_id()
+                self.store.record_execution(
+                    conn,
+                    execution_id=exec_id,
+                    run_id=self.run_id,
+                    values=self._row(node, prep, status="succeeded", cache_hit=True)
+                    | {"started_at": now, "ended_at": now, "duration_s": 0.0},
+                )
+                self.store.record_events(conn, exec_id, "input", prep["inputs"])
+                self.store.record_events(conn, exec_id, "output", by_name)
+                self.store.record_input_files(conn, exec_id, prep["files"])
+        self._hits.clear()
 
     def _row(self, node: Node, prep: dict[str, Any], **values: Any) -> dict[str, Any]:
         return {
@@ -339,6 +347,7 @@ class _Engine:
                     self._submit(node, prep)
                     pending.remove(name)
                     running.add(name)
+                self._flush_hits()
                 if self.failure is not None and not running:
                     break
                 if not running:
@@ -353,6 +362,7 @@ class _Engine:
                         continue
                     pending.append(name)  # a retry
         finally:
+            self._flush_hits()
             if started:
                 self.executor.shutdown()
         if self.failure is not None:

@@ -40,7 +40,7 @@ class ActiveRun:
             params=params or {},
             tags=tags,
             name=name,
-            environment=environment_snapshot(),
+            environment=environment_snapshot(self.project.store_dir / "cache"),
             git=git_state(self.project.root),
         )
         self._token = RUN.set(self)

@@ -210,3 +210,30 @@ def _counts(db: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
     finally:
         con.close()
+
+
+def test_numpy_imported_inside_a_step_is_seeded(proj: Path) -> None:
+    """The CLI engine has no NumPy loaded; a step that imports it must still be seeded."""
+    write(
+        proj,
+        "lazy.py",
+        """
+        from shipyard import pipeline, step
+
+        @step
+        def draw() -> float:
+            import numpy as np
+            return float(np.random.rand())
+
+        @pipeline
+        def p():
+            draw()
+        """,
+    )
+
+    def value(*args: str) -> str:
+        out = json.loads(cli("run", "lazy.py:p", "--no-cache", "--json", *args, cwd=proj).stdout)
+        return str(out["steps"][0]["outputs"]["output"])
+
+    assert value() == value()
+    assert value("--seed", "3") != value()

@@ -37,8 +37,6 @@ def _die_with_parent() -> None:
 def _worker_main(conn: Connection, graph: Graph, store: ArtifactStore) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
-    with contextlib.suppress(ImportError):
-        import numpy  # noqa: F401 - loaded once per worker so that every step gets it seeded
     try:
         while True:
             try:
