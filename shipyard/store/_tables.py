@@ -7,6 +7,7 @@ compares the two so that they never drift apart.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -90,7 +91,7 @@ executions = Table(
     Column("started_at", Float, nullable=True),
     Column("ended_at", Float, nullable=True),
     Column("duration_s", Float, nullable=True),
-    Column("peak_rss_bytes", Integer, nullable=True),
+    Column("peak_rss_bytes", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
     Column("traceback", Text, nullable=True),
     Column("log_path", Text, nullable=True),
@@ -105,7 +106,7 @@ artifacts = Table(
     Column("type", String(64), nullable=False),  # materializer name: json, arrow.table, ...
     Column("python_type", String(256), nullable=False),
     Column("uri", Text, nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),  # datasets pass 2 GiB
     Column("properties", Text, nullable=False, default="{}"),  # JSON
     Column("unsafe", Boolean, nullable=False, default=False),  # a pickle, loaded only on opt-in
     Column("created_at", Float, nullable=False),
@@ -150,7 +151,7 @@ input_files = Table(
     ),
     Column("path", Text, primary_key=True),
     Column("digest", String(64), nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
 )
 
 # The registry's tables; the registry issue fills them, gc and lineage read them now.
