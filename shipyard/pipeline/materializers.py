@@ -12,6 +12,7 @@ only when the caller opts in again.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
 import shutil
@@ -328,6 +329,19 @@ _REGISTRY: list[Materializer] = [
 _PICKLE = PickleMaterializer()
 
 
+# Materializers of Shipyard's own artifact types live beside those types (validate/,
+# transform/, registry/ ...) and are imported only when a value or artifact needs them:
+# name -> ("module:Class", the "package.Class" type names it handles).
+LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+@functools.cache
+def _lazy(name: str) -> Materializer:
+    module, _, cls = LAZY_BUILTINS[name][0].partition(":")
+    m: Materializer = getattr(importlib.import_module(module), cls)()
+    return m
+
+
 def register_materializer(materializer: Materializer) -> None:
     """Add a materializer; it takes precedence over the built-in ones for its types."""
     _REGISTRY.insert(0, materializer)
@@ -347,6 +361,9 @@ def pick(value: Any, *, allow_pickle: bool = False) -> Materializer:
         for m in _REGISTRY:
             if name in m.types:
                 return m
+        for lazy_name, (_, types) in LAZY_BUILTINS.items():
+            if name in types:
+                return _lazy(lazy_name)
     if allow_pickle:
         return _PICKLE
     raise MaterializerError(
@@ -364,6 +381,8 @@ def _by_name(name: str) -> Materializer:
     for m in _REGISTRY:
         if m.name == name:
             return m
+    if name in LAZY_BUILTINS:
+        return _lazy(name)
     raise MaterializerError(f"no materializer named {name!r} is registered to read this artifact")
 
 
