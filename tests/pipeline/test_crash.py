@@ -166,6 +166,18 @@ def p(size: int = 200_000, seed_offset: int = 0):
 """
 
 
+def _executions(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        con.close()
+
+
 def _check_store(project_dir: Path) -> set[str]:
     """The invariants a kill -9 must never break; returns the digests with rows."""
     from shipyard.store.artifacts import verify_folder
@@ -193,14 +205,23 @@ def test_kill_9_at_random_points_never_corrupts_the_store(project_dir: Path) -> 
 
     write(project_dir, "many.py", MANY)
     rng = random.Random(1234)
+    db = project_dir / ".shipyard" / "metadata.db"
     for attempt in range(6):
+        before = _executions(db)
         proc = subprocess.Popen(
             [SHIPYARD, "run", "many.py:p", "--param", f"seed_offset={attempt}", "--no-cache"],
             cwd=project_dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.3, 0.9))
+        # Kill once the run is k steps in (k random), plus a random few milliseconds, so
+        # that the kills land at different points whatever the machine's load.
+        k = rng.randint(1, 40)
+        deadline = time.monotonic() + 60
+        while _executions(db) < before + k and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.02))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         time.sleep(0.2)  # let the workers' death signal land
