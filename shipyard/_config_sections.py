@@ -201,6 +201,15 @@ class DataConfig(Section):
     as_of: datetime | None = Field(
         default=None, description="Ignore rows after this time, so that a rerun sees the same data."
     )
+    schema_file: Location | None = Field(
+        default=None,
+        alias="schema",
+        description="A pinned schema.yaml to validate against; None: inferred from the train split.",
+    )
+    on_anomaly: Literal["fail", "warn"] = Field(
+        default="fail",
+        description="Anomalies of severity error stop the run (fail) or are only recorded (warn).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:

@@ -754,8 +754,8 @@ def test_docs_list_every_field_of_every_section() -> None:
     missing = [
         f"{name}.{field}"
         for name, model in _sections(ShipyardConfig, {}).items()
-        for field in model.model_fields
-        if f"| `{field}` |" not in docs
+        for field, info in model.model_fields.items()
+        if f"| `{info.alias or field}` |" not in docs
     ]
     assert not missing, f"docs/config.md has no table row for {missing}"
 
