@@ -12,6 +12,8 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "DataSourceError",
+    "DataValidationError",
     "GateRejectedError",
     "MaterializerError",
     "PipelineDefinitionError",
@@ -95,6 +97,20 @@ class GateRejectedError(ShipyardError):
     """The evaluation gate rejected the candidate model."""
 
     exit_code = EXIT_GATE_REJECTED
+
+
+class DataSourceError(ShipyardError, ValueError):
+    """A data source cannot be read: missing, empty or malformed file, unreachable database.
+
+    The message names the file (and line or shard where known).
+    """
+
+
+class DataValidationError(ShipyardError, ValueError):
+    """Data broke its schema with anomalies of severity error.
+
+    The message names each column, the rule and example values.
+    """
 
 
 class StoreError(ShipyardError, RuntimeError):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,7 +97,9 @@ def execute(
     node = graph.nodes[task["node"]]
     started = time.time()
     peak_rss_reset()
-    ctx = StepContext(run_id=task["run_id"], node=node.name, seed=task["seed"])
+    ctx = StepContext(
+        run_id=task["run_id"], node=node.name, seed=task["seed"], scratch=_scratch(store)
+    )
     redirect = _redirect_fds if in_worker else _redirect_python
     result: dict[str, Any] = {"node": node.name, "started_at": started}
     try:
@@ -120,6 +125,8 @@ def execute(
                         ctx.metrics.append((k, float(m), 0, time.time()))
                 infos.append(save_value(v, store, allow_pickle=node.step.options.allow_pickle))
         result.update(status="succeeded", outputs=infos)
+        if ctx.scratch is not None:
+            shutil.rmtree(ctx.scratch, ignore_errors=True)
     except BaseException as exc:  # noqa: BLE001 - every failure of user code is reported, not raised
         if isinstance(exc, KeyboardInterrupt) and not in_worker:
             raise
@@ -128,6 +135,8 @@ def execute(
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
+        if ctx.scratch is not None:  # partial outputs of a failed step are discarded
+            shutil.rmtree(ctx.scratch, ignore_errors=True)
     result.update(
         ended_at=time.time(),
         peak_rss_bytes=peak_rss_bytes(),
@@ -135,6 +144,17 @@ def execute(
         params=ctx.params,
     )
     return result
+
+
+def _scratch(store: ArtifactStore) -> Path:
+    """A folder beside the store's staging area (same filesystem: moves are renames).
+
+    Named like staging folders (``PID-...``) so that a crash's leftovers are
+    removed by ``clean_staging`` once this process is gone.
+    """
+    local = getattr(store, "staging_root", None)
+    base = Path(local) if local is not None else Path(tempfile.gettempdir())
+    return base / f"{os.getpid()}-scratch-{uuid.uuid4().hex[:12]}"
 
 
 def _split(node: str, n_outputs: int | None, value: Any) -> list[Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextvars
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ShipyardError
@@ -18,7 +20,15 @@ from ..errors import ShipyardError
 if TYPE_CHECKING:
     from .tracking import ActiveRun
 
-__all__ = ["StepContext", "current_seed", "log_metric", "log_metrics", "log_param", "log_params"]
+__all__ = [
+    "StepContext",
+    "current_seed",
+    "scratch_dir",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+]
 
 
 @dataclass
@@ -28,6 +38,7 @@ class StepContext:
     run_id: str
     node: str
     seed: int
+    scratch: Path | None = None  # a folder on the artifact store's filesystem, removed after
     metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
@@ -119,3 +130,18 @@ def current_seed() -> int:
     if ctx is None:
         raise ShipyardError("current_seed() is only known inside a running step")
     return ctx.seed
+
+
+def scratch_dir() -> Path:
+    """A fresh, empty folder for a step to build large outputs in.
+
+    Inside a step it lies on the artifact store's filesystem, so that a Dataset
+    built there is moved into the store by a rename rather than copied; it is
+    removed when the step ends. Outside a step it is a new temporary folder that
+    the caller owns.
+    """
+    ctx = STEP.get()
+    if ctx is not None and ctx.scratch is not None:
+        ctx.scratch.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=ctx.scratch))
+    return Path(tempfile.mkdtemp(prefix="shipyard-"))

@@ -332,7 +332,9 @@ _PICKLE = PickleMaterializer()
 # Materializers of Shipyard's own artifact types live beside those types (validate/,
 # transform/, registry/ ...) and are imported only when a value or artifact needs them:
 # name -> ("module:Class", the "package.Class" type names it handles).
-LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {}
+LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dataset": ("shipyard.data.dataset:DatasetMaterializer", ("shipyard.Dataset",)),
+}
 
 
 @functools.cache

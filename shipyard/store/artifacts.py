@@ -186,6 +186,11 @@ class LocalArtifactStore:
         self._tmp = self.base / ".tmp"
         self._verified: set[str] = set()
 
+    @property
+    def staging_root(self) -> Path:
+        """Where staging folders live; a step's scratch space goes here too."""
+        return self._tmp
+
     def _dir(self, digest: str) -> Path:
         _check_digest(digest)
         return self._objects / digest[:2] / digest
@@ -298,6 +303,10 @@ class FsspecArtifactStore:
 
     def staging(self) -> contextlib.AbstractContextManager[Path]:
         return self._cache.staging()
+
+    @property
+    def staging_root(self) -> Path:
+        return self._cache.staging_root
 
     def put(self, folder: Path, meta: dict[str, Any]) -> StoredArtifact:
         digest, manifest, size = build_manifest(folder, meta)

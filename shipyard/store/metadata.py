@@ -41,6 +41,9 @@ __all__ = ["MetadataStore", "SCHEMA_HEAD"]
 SCHEMA_HEAD = "0001"  # the newest migration in migrations/versions; a test checks it
 _MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 60.0
+# PostgreSQL advisory lock keys (their space is per database, so stores never share one).
+_PG_MIGRATION_LOCK = 7142023
+_PG_WRITE_LOCK = 7142024
 
 
 def _now() -> float:
@@ -80,16 +83,20 @@ class MetadataStore:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that takes SQLite's write lock up front (``BEGIN IMMEDIATE``).
+        """A transaction that takes the store's write lock up front.
 
-        Taking it at the start, not at the first write, is what keeps two
-        processes from deadlocking on a lock upgrade ("database is locked").
+        On SQLite that is ``BEGIN IMMEDIATE``: taking the lock at the start, not at
+        the first write, is what keeps two processes from deadlocking on a lock
+        upgrade ("database is locked"). On PostgreSQL it is an advisory lock held
+        to the end of the transaction (see ``_lock_for_writing``).
         """
         try:
             with (
                 self.engine.connect().execution_options(shipyard_write=True) as conn,
                 conn.begin(),
             ):
+                if conn.dialect.name == "postgresql":
+                    _lock_for_writing(conn)
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"metadata store {_mask_url(self.url)}: {exc.orig}") from exc
@@ -169,11 +176,11 @@ class MetadataStore:
                     fcntl.flock(fh, fcntl.LOCK_UN)
         elif self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT pg_advisory_lock(7142023)")
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATION_LOCK})")
                 try:
                     yield
                 finally:
-                    conn.exec_driver_sql("SELECT pg_advisory_unlock(7142023)")
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_MIGRATION_LOCK})")
         else:
             yield
 
@@ -716,6 +723,22 @@ class MetadataStore:
                 name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
                 for name, table in t.metadata.tables.items()
             }
+
+
+def _lock_for_writing(conn: Connection) -> None:
+    """Queue this PostgreSQL transaction behind every other write transaction of the store.
+
+    The store writes by reading first: the next free run name ``<pipeline>-<n>``,
+    whether an environment or artifact row is already there, whether an execution
+    row exists. That is only right with one writer at a time, which SQLite's
+    ``BEGIN IMMEDIATE`` gives and PostgreSQL does not: two transactions would pick
+    the same name and one would fail. The lock is taken before any read, so under
+    READ COMMITTED every later statement sees what the previous writer committed;
+    PostgreSQL releases it at commit or rollback. Waiting is bounded like SQLite's
+    busy timeout, so a stuck writer gives an error rather than a hang.
+    """
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
 
 
 def _last_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
