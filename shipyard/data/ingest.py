@@ -236,10 +236,15 @@ def _ingest(
     import duckdb
 
     res, columns = _columns(con, res)
-    if key and key not in columns:
-        raise ConfigError(
-            f"column {key!r} is not in the data; its columns are {columns}", field="data.key"
-        )
+    named = {
+        "data.key": key,
+        **{f"data.splits.{f}": (splits or {}).get(f) for f in ("time_column", "group_column")},
+    }
+    for field, col in named.items():
+        if col and col not in columns:
+            raise ConfigError(
+                f"column {col!r} is not in the data; its columns are {columns}", field=field
+            )
     derived = ""
     if target_expr:
         if not target:
