@@ -162,6 +162,13 @@ def _mask(cfg: Any, value: Any) -> Any:
     return value
 
 
+def _path_values(node: Node, key: str, value: Any) -> list[Path]:
+    """The input files a literal argument names: a Path, a str annotated Path, a list of Paths."""
+    if isinstance(value, list | tuple) and value and all(isinstance(v, Path) for v in value):
+        return list(value)
+    return [Path(value)] if _is_path_param(node, key, value) else []
+
+
 def _is_path_param(node: Node, key: str, value: Any) -> bool:
     if isinstance(value, Path):
         return True
@@ -174,18 +181,57 @@ def _is_path_param(node: Node, key: str, value: Any) -> bool:
     return hint is Path or Path in typing.get_args(hint)
 
 
-def _path_digest(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, or of a folder's files by relative name."""
-    if path.is_file():
-        return file_sha256(path), path.stat().st_size
-    if path.is_dir():
-        h, size = hashlib.sha256(), 0
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                h.update(f"{p.relative_to(path).as_posix()}\0{file_sha256(p)}\n".encode())
-                size += p.stat().st_size
-        return h.hexdigest(), size
-    return "missing", 0
+class _FileDigests:
+    """sha256 of input files, remembered by (path, size, mtime, inode).
+
+    Hashing a 2 GB input on every run would cost seconds before the cache could
+    even be consulted; a file whose size, mtime and inode are unchanged is not
+    read again. The memo is a JSON file replaced atomically.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._memo: dict[str, str] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, str]:
+        if self._memo is None:
+            try:
+                self._memo = dict(json.loads(self.path.read_text()))
+            except (OSError, ValueError):
+                self._memo = {}
+        return self._memo
+
+    def _file(self, p: Path) -> str:
+        st = p.stat()
+        key = f"{p}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        memo = self._load()
+        if key not in memo:
+            memo[key] = file_sha256(p)
+            self._dirty = True
+        return memo[key]
+
+    def get(self, path: Path) -> tuple[str, int]:
+        """sha256 and size of a file, or of a folder's files by relative name."""
+        if path.is_file():
+            return self._file(path), path.stat().st_size
+        if path.is_dir():
+            h, size = hashlib.sha256(), 0
+            for p in sorted(path.rglob("*")):
+                if p.is_file():
+                    h.update(f"{p.relative_to(path).as_posix()}\0{self._file(p)}\n".encode())
+                    size += p.stat().st_size
+            return h.hexdigest(), size
+        return "missing", 0
+
+    def save(self) -> None:
+        if not self._dirty or self._memo is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._memo))
+        os.replace(tmp, self.path)
+        self._dirty = False
 
 
 class _Engine:
@@ -211,6 +257,7 @@ class _Engine:
         self.prepared: dict[str, dict[str, Any]] = {}
         self.failure: StepFailedError | None = None
         self._hits: list[tuple[Node, dict[str, Any], dict[str, str], float]] = []
+        self.digests = _FileDigests(project.store_dir / "cache" / "file-digests.json")
 
     def reuse_finished(self, old_run: str) -> None:
         """Keep the outputs of nodes that already succeeded in the run being resumed."""
@@ -235,10 +282,10 @@ class _Engine:
         files = []
         literals = {}
         for key, value in node.literals().items():
-            if _is_path_param(node, key, value):
-                p = Path(value)
+            paths = _path_values(node, key, value)
+            for p in paths:
                 p = p if p.is_absolute() else (Path.cwd() / p)
-                digest, size = _path_digest(p)
+                digest, size = self.digests.get(p)
                 files.append({"path": self.project.relative(p), "digest": digest, "size": size})
             literals[key] = _plain(value)
         packages = {
@@ -363,6 +410,7 @@ class _Engine:
                     pending.append(name)  # a retry
         finally:
             self._flush_hits()
+            self.digests.save()
             if started:
                 self.executor.shutdown()
         if self.failure is not None:
