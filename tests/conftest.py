@@ -1,4 +1,8 @@
-"""Shared fixtures: a fresh project folder per test, and helpers to write pipelines into it."""
+"""Shared fixtures: a fresh project folder per test, and helpers to write pipelines into it.
+
+Also a PostgreSQL database per test for the tests that run against PostgreSQL
+(``postgres_url``, ``pg_store_url``): `bash .ci/postgres.sh` starts a server.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from shipyard.pipeline.loader import load_pipeline
 from shipyard.pipeline.project import Project
@@ -52,8 +58,9 @@ def cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``shipyard`` command."""
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    full_env.pop("SHIPYARD_STORE_URL", None)
+    full_env = {**os.environ, "COLUMNS": "200"}
+    full_env.pop("SHIPYARD_STORE_URL", None)  # a developer's own store; a test passes it in env
+    full_env.update(env or {})
     return subprocess.run(
         [SHIPYARD, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
@@ -62,3 +69,64 @@ def cli(
 def artifact_files(root: Path) -> set[str]:
     objects = root / ".shipyard" / "artifacts" / "objects"
     return {str(p.relative_to(objects)) for p in objects.rglob("*")} if objects.exists() else set()
+
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://shipyard:shipyard@127.0.0.1:5432/shipyard_test"
+
+
+def _admin_engine(url: str) -> Engine:
+    """An engine outside transactions (CREATE DATABASE needs that) that gives up quickly."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(
+        url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 2}
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The URL of the PostgreSQL server for tests (``SHIPYARD_TEST_POSTGRES_URL``).
+
+    Without a reachable server the test is skipped, except in CI (``CI=true``),
+    which starts one in `.ci/run` and must not go green by skipping.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = os.environ.get("SHIPYARD_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    engine = _admin_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        message = (
+            f"no PostgreSQL server for the tests at {where} (SHIPYARD_TEST_POSTGRES_URL):"
+            f" {reason}. Start one with `bash .ci/postgres.sh`."
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_store_url(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database of this test's own, dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    name = f"shipyard_test_{uuid.uuid4().hex[:16]}"
+    admin = _admin_engine(postgres_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        # FORCE: a store the test left open must not keep its database alive.
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

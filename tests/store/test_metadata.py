@@ -1,11 +1,15 @@
+"""The metadata store's tests. Those marked by a ``url`` run on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy import inspect as sa_inspect
 
 from shipyard.errors import ReferenceError_, StoreError
@@ -17,6 +21,32 @@ def _url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'meta.db'}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty store's URL: a SQLite file, or a PostgreSQL database of the test's own."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_store_url"))
+    return _url(tmp_path)
+
+
+@pytest.fixture
+def open_store(url: str) -> Iterator[Callable[[], MetadataStore]]:
+    """Open the store at ``url``; every store opened is closed after the test.
+
+    Closing matters on PostgreSQL: a pooled connection left open keeps the test's
+    database busy, and psycopg warns about it when it is garbage collected.
+    """
+    opened: list[MetadataStore] = []
+
+    def open_() -> MetadataStore:
+        opened.append(MetadataStore(url))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
 def test_new_store_is_migrated_to_head_with_wal_and_foreign_keys(tmp_path: Path) -> None:
     store = MetadataStore(_url(tmp_path))
     assert store.schema_version() == SCHEMA_HEAD
@@ -26,30 +56,23 @@ def test_new_store_is_migrated_to_head_with_wal_and_foreign_keys(tmp_path: Path)
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30000
 
 
-def test_migrations_create_exactly_the_tables_the_code_uses(tmp_path: Path) -> None:
-    store = MetadataStore(_url(tmp_path))
+def test_migrations_create_exactly_the_tables_the_code_uses(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    store = open_store()
+    assert store.schema_version() == SCHEMA_HEAD
     insp = sa_inspect(store.engine)
     for name, table in _tables.metadata.tables.items():
         columns = {c["name"] for c in insp.get_columns(name)}
         assert columns == {c.name for c in table.columns}, name
 
 
-def test_a_new_store_gets_the_same_schema_as_the_migrations_build(tmp_path: Path) -> None:
+def test_a_new_store_gets_the_same_schema_as_the_migrations_build(
+    open_store: Callable[[], MetadataStore],
+) -> None:
     """New stores skip Alembic (create_all + stamp); the result must equal migrating."""
     from alembic import command
     from alembic.config import Config
-
-    fast = MetadataStore(f"sqlite:///{tmp_path / 'fast.db'}")
-    slow_engine = MetadataStore(f"sqlite:///{tmp_path / 'slow.db'}").engine
-    with slow_engine.begin() as conn:  # rebuild the second store through the migrations
-        for name in reversed(_tables.metadata.sorted_tables):
-            conn.exec_driver_sql(f"DROP TABLE {name.name}")
-        conn.exec_driver_sql("DROP TABLE alembic_version")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(_tables.__file__).with_name("migrations")))
-    with slow_engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
 
     def shape(engine: object) -> dict[str, object]:
         insp = sa_inspect(engine)
@@ -62,7 +85,20 @@ def test_a_new_store_gets_the_same_schema_as_the_migrations_build(tmp_path: Path
             for t in sorted(insp.get_table_names())
         }
 
-    assert shape(fast.engine) == shape(slow_engine)
+    engine = open_store().engine
+    fast = shape(engine)
+    with engine.begin() as conn:  # rebuild the same store through the migrations
+        for name in reversed(_tables.metadata.sorted_tables):
+            conn.exec_driver_sql(f"DROP TABLE {name.name}")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    assert shape(engine) == {}
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(_tables.__file__).with_name("migrations")))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    assert fast == shape(engine)
 
 
 def test_schema_head_is_the_newest_migration() -> None:
@@ -71,17 +107,20 @@ def test_schema_head_is_the_newest_migration() -> None:
     assert revisions[-1] == SCHEMA_HEAD
 
 
-def test_an_older_store_is_upgraded(tmp_path: Path) -> None:
+def test_an_older_store_is_upgraded(url: str, open_store: Callable[[], MetadataStore]) -> None:
     """A store whose schema is behind (no alembic_version yet) is brought to head on open."""
-    db = tmp_path / "meta.db"
-    sqlite3.connect(db).execute("CREATE TABLE unrelated (x INTEGER)").connection.commit()
-    store = MetadataStore(f"sqlite:///{db}")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE unrelated (x INTEGER)")
+    engine.dispose()
+    store = open_store()
     assert store.schema_version() == SCHEMA_HEAD
     assert store.counts()["runs"] == 0
+    assert "unrelated" in sa_inspect(store.engine).get_table_names()
 
 
-def test_runs_are_named_and_resolved(tmp_path: Path) -> None:
-    store = MetadataStore(_url(tmp_path))
+def test_runs_are_named_and_resolved(open_store: Callable[[], MetadataStore]) -> None:
+    store = open_store()
     a, name_a = store.create_run(pipeline="p", source="p.py:p", seed=0, params={"x": 1})
     b, name_b = store.create_run(pipeline="p", source="p.py:p", seed=0, params={})
     assert (name_a, name_b) == ("p-1", "p-2")
@@ -94,8 +133,8 @@ def test_runs_are_named_and_resolved(tmp_path: Path) -> None:
         store.create_run(pipeline="p", source="", seed=0, params={}, name="p-1")
 
 
-def test_metrics_keep_history_and_last_value(tmp_path: Path) -> None:
-    store = MetadataStore(_url(tmp_path))
+def test_metrics_keep_history_and_last_value(open_store: Callable[[], MetadataStore]) -> None:
+    store = open_store()
     run_id, _ = store.create_run(pipeline="p", source="", seed=0, params={})
     store.log_metrics(run_id, [("loss", 1.0, 0, 1.0), ("loss", 0.5, 1, 2.0), ("auc", 0.9, 0, 2.0)])
     assert [v for _, v, _ in store.metric_history(run_id, "loss")] == [1.0, 0.5]
@@ -108,24 +147,47 @@ def test_password_in_url_is_masked_in_errors() -> None:
     assert "hunter2" not in str(info.value)
 
 
+# Writers start together (a ready file each, then a go file), so their transactions
+# interleave; every one records the same environment, so that row races too.
 _WRITER = """
-import sys
+import os, sys, time
+from pathlib import Path
 from shipyard.store.metadata import MetadataStore
-store = MetadataStore(sys.argv[1])
+url, gate = sys.argv[1], Path(sys.argv[2])
+env = {"digest": "e" * 64, "python": "3", "platform": "p", "cpu": "c", "packages": {}}
+store = MetadataStore(url)
+(gate / f"ready-{os.getpid()}").touch()
+while not (gate / "go").exists():
+    time.sleep(0.002)
 for i in range(40):
-    store.create_run(pipeline="p", source="", seed=0, params={"i": i})
+    store.create_run(pipeline="p", source="", seed=0, params={"i": i}, environment=env)
+store.close()
 """
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_concurrent_writers_lose_nothing(
+    url: str, open_store: Callable[[], MetadataStore], tmp_path: Path
+) -> None:
+    """3 processes x 40 runs: 120 runs, uniquely named, whatever the interleaving."""
+    open_store()  # migrated up front: this test is about writers, not the first open
+    gate = tmp_path / "gate"
+    gate.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, url], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, str(gate)], stderr=subprocess.PIPE, text=True
+        )
         for _ in range(3)
     ]
+    deadline = time.monotonic() + 60
+    while len(list(gate.glob("ready-*"))) < 3 and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            break  # a writer died before the start; its error is reported below
+        time.sleep(0.01)
+    (gate / "go").touch()
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    runs = MetadataStore(url).list_runs()
+    runs = open_store().list_runs()
     assert len(runs) == 120
-    assert len({r["name"] for r in runs}) == 120
+    assert {r["name"] for r in runs} == {f"p-{n}" for n in range(1, 121)}
+    assert sorted(r["params"]["i"] for r in runs) == sorted(list(range(40)) * 3)
