@@ -8,6 +8,8 @@ and what was expected. The CLI maps each class to an exit code in one place
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
@@ -107,10 +109,19 @@ class DataSourceError(ShipyardError, ValueError):
 
 
 class DataValidationError(ShipyardError, ValueError):
-    """Data broke its schema with anomalies of severity error.
+    """Data broke its schema: the message lists each error's column, rule and examples.
 
-    The message names each column, the rule and example values.
+    Parameters
+    ----------
+    message
+        The report.
+    anomalies
+        The errors found, for code that handles this exception.
     """
+
+    def __init__(self, message: str, *, anomalies: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.anomalies = list(anomalies)
 
 
 class StoreError(ShipyardError, RuntimeError):

@@ -111,10 +111,26 @@ def print_run_result(details: dict[str, Any], project: Any) -> None:
         out.print(
             "metrics: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in details["metrics"].items())
         )
+    for path in _reports(details, project):
+        out.print(f"report: {path}")
     out.print(f"store: {project.store_url.replace('sqlite:///', '')}")
     out.print(
         f"next: shipyard show {details['id'][:8]}  |  shipyard lineage run:{details['id'][:8]}"
     )
+
+
+def _reports(details: dict[str, Any], project: Any) -> list[Any]:
+    """HTML files the run's steps produced (reports), at their place in the artifact store."""
+    from ..pipeline.materializers import load_value
+
+    found = []
+    for e in details["executions"]:
+        for o in e["outputs"]:
+            if o["type"] == "path":
+                path = load_value(o["artifact"], project.artifacts)
+                if str(path).endswith(".html"):
+                    found.append(path)
+    return found
 
 
 def print_reproduction(result: Any) -> None:

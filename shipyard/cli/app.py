@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from . import _inspect
+from ._data import data_app
 from ._format import console, echo_json, fmt_bytes, short
 
 app = typer.Typer(
@@ -120,9 +121,13 @@ def run_cmd(
         target = _absolute_source(project, old["source"])
     target = target or project.config.pipeline
     if not target:
-        raise ConfigError(
-            "no pipeline given: pass FILE.py:PIPELINE, or set `pipeline:` in shipyard.yaml"
-        )
+        config_file = project.root / "shipyard.yaml"
+        if not (config_file.is_file() and project.config.data.source is not None):
+            raise ConfigError(
+                "no pipeline given: pass FILE.py:PIPELINE, set `pipeline:` in shipyard.yaml,"
+                " or describe the data in its `data:` section for the standard pipeline"
+            )
+        target = str(config_file)
     pipe = load_pipeline(target)
     params = coerce_params(pipe, _parse_kv(param or [], "--param"))
     with Progress(enabled=not json_out) as progress:
@@ -147,9 +152,12 @@ def run_cmd(
 
 
 _inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --help
+app.add_typer(data_app, name="data")
 
 
 def _absolute_source(project: Any, source: str) -> str:
+    if source.endswith((".yaml", ".yml")):
+        return source if Path(source).is_absolute() else str(project.root / source)
     path, _, fn = source.rpartition(":")
     if path.endswith(".py") and not Path(path).is_absolute():
         return f"{project.root / path}:{fn}"

@@ -34,7 +34,7 @@ _SUFFIX_KIND = {
     ".json": "jsonl",
 }
 # Reader options a user may pass through data.source.options, by reader.
-_CSV_OPTIONS = {"delim", "delimiter", "sep", "header", "quote", "escape", "encoding",
+_CSV_OPTIONS = {"delim", "delimiter", "sep", "header", "quote", "escape", "encoding", "buffer_size",
                 "nullstr", "dateformat", "timestampformat", "skip", "comment",
                 "decimal_separator", "columns", "types", "all_varchar", "sample_size",
                 "ignore_errors", "strict_mode"}  # fmt: skip
@@ -243,7 +243,9 @@ def _options_sql(options: dict[str, Any], allowed: set[str], reader: str) -> str
 def _file_sql(kind: str, files: list[Path], options: dict[str, Any]) -> str:
     paths = sql_literal([str(f) for f in files])
     if kind == "csv":
-        opts = {"header": True, **options}
+        # A 4 MiB read buffer per thread (DuckDB's default is larger) keeps the working set
+        # small without slowing parsing measurably.
+        opts = {"header": True, "buffer_size": 4 * 1024 * 1024, **options}
         return f"read_csv({paths}{_options_sql(opts, _CSV_OPTIONS, 'CSV')})"
     if kind == "parquet":
         opts = {"hive_partitioning": True, "union_by_name": True, **options}

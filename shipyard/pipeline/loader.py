@@ -11,7 +11,14 @@ from pathlib import Path
 from ..errors import PipelineDefinitionError
 from .dag import Pipeline
 
-__all__ = ["load_pipeline"]
+__all__ = ["PIPELINE_FACTORIES", "load_pipeline"]
+
+# Targets that are config files, not code: suffix -> "module:function(path) -> Pipeline".
+# A table by name keeps the engine free of imports of the stages the factory builds.
+PIPELINE_FACTORIES: dict[str, str] = {
+    ".yaml": "shipyard.standard:from_config_file",
+    ".yml": "shipyard.standard:from_config_file",
+}
 
 
 def load_pipeline(target: str, *, base: Path | None = None) -> Pipeline:
@@ -26,6 +33,15 @@ def load_pipeline(target: str, *, base: Path | None = None) -> Pipeline:
         The file or module does not exist, the name is missing, or it is not a
         ``@pipeline``; the message says which and what is there instead.
     """
+    for suffix, factory in PIPELINE_FACTORIES.items():
+        if target.endswith(suffix):
+            path = Path(target)
+            path = path if path.is_absolute() else (base or Path.cwd()) / path
+            if not path.is_file():
+                raise PipelineDefinitionError(f"pipeline {target!r}: no file {path}")
+            module_name, _, func = factory.partition(":")
+            built: Pipeline = getattr(importlib.import_module(module_name), func)(path)
+            return built
     module_part, sep, attr = target.rpartition(":")
     if not sep or not module_part or not attr:
         raise PipelineDefinitionError(

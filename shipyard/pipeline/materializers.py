@@ -334,6 +334,18 @@ _PICKLE = PickleMaterializer()
 # name -> ("module:Class", the "package.Class" type names it handles).
 LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dataset": ("shipyard.data.dataset:DatasetMaterializer", ("shipyard.Dataset",)),
+    "statistics": (
+        "shipyard.validate.stats:StatisticsMaterializer",
+        ("shipyard.Statistics", "shipyard.DatasetStatistics"),
+    ),
+    "shipyard.schema": (
+        "shipyard.validate._schema_materializers:SchemaMaterializer",
+        ("shipyard.Schema",),
+    ),
+    "shipyard.anomalies": (
+        "shipyard.validate._schema_materializers:AnomaliesMaterializer",
+        ("shipyard.Anomalies",),
+    ),
 }
 
 

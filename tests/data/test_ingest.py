@@ -233,3 +233,32 @@ def test_unknown_columns_in_config(tmp_path: Path) -> None:
     assert "not options of the Parquet reader" in _err(
         tmp_path, {"path": "d.parquet", "options": {"colour": 1}}
     )
+
+
+def test_postgresql_table_as_a_source(tmp_path: Path, pg_store_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg_store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE flights (id bigint, delay double precision, carrier text, at timestamp)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO flights SELECT g, g / 10.0, CASE WHEN mod(g, 2) = 0 THEN 'AA' ELSE 'UA' END,"
+            " timestamp '2024-01-01' + g * interval '1 minute' FROM generate_series(1, 120000) g"
+        )
+    engine.dispose()
+    ds = _run(tmp_path, {"kind": "sql", "url": pg_store_url, "table": "flights"}, key="id")
+    assert ds.num_rows() == 120_000
+    assert ds.schema.names == ["id", "delay", "carrier", "at"]
+    assert str(ds.schema.field("at").type).startswith("timestamp")
+    q = _run(
+        tmp_path,
+        {
+            "kind": "sql",
+            "url": pg_store_url,
+            "query": "SELECT id FROM flights WHERE carrier = 'AA'",
+        },
+        splits=None,
+    )
+    assert q.num_rows() == 60_000
