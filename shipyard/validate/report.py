@@ -642,7 +642,8 @@ def _histogram_png(
     _percent_axis(ax, "y", max(float(f.max()) for f in fractions))
     if clipped:
         ax.set_xlabel("x clipped to the 0.5–99.5 percentiles: the end bars hold the tails")
-    return _finish(fig, ax)
+    # Room for the year or month that concise date ticks write under the axis.
+    return _finish(fig, ax, below=0.15 if col0.kind == "datetime" else 0.0)
 
 
 def _common_edges(cols: Sequence[ColumnStatistics]) -> tuple[F64, bool]:
@@ -741,12 +742,13 @@ def _figure(width: float, height: float) -> tuple[Any, Axes]:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=8.5, colors="#333")
+    ax.xaxis.label.set_fontsize(8.5)
     ax.grid(axis="both", color="#e6e6e6", linewidth=0.6)
     ax.set_axisbelow(True)
     return fig, ax
 
 
-def _finish(fig: Any, ax: Axes) -> tuple[str, int, int]:
+def _finish(fig: Any, ax: Axes, below: float = 0.0) -> tuple[str, int, int]:
     # The legend sits above the axes, where it cannot cover a bar.
     legend = ax.legend(
         fontsize=8.5,
@@ -764,7 +766,7 @@ def _finish(fig: Any, ax: Axes) -> tuple[str, int, int]:
     # Margins in inches, set by hand: constrained layout costs ~3x the drawing time.
     labels = max((len(t.get_text()) for t in ax.get_yticklabels()), default=4)
     left = min(2.2, 0.25 + 0.065 * labels)
-    bottom = 0.35 + (0.2 if ax.get_xlabel() else 0.0)
+    bottom = 0.35 + below + (0.2 if ax.get_xlabel() else 0.0)
     fig.subplots_adjust(
         left=left / width, right=1 - 0.15 / width, top=1 - 0.32 / height, bottom=bottom / height
     )
