@@ -478,6 +478,9 @@ class ColumnStatistics:
             If the two columns are of different kinds (a column of Arrow's
             ``null`` type, all nulls, merges with any kind).
         """
+        problem = self.merge_conflict(other)
+        if problem:
+            raise ValueError(problem)
         self._flush()
         other._flush()
         if other.kind != self.kind:
@@ -485,11 +488,6 @@ class ColumnStatistics:
                 self._count += other._count
                 self._nulls += other._nulls
                 return self
-            if self.arrow_type != "null":
-                raise ValueError(
-                    f"cannot merge column {self.name!r}: it is {self.arrow_type} ({self.kind})"
-                    f" here and {other.arrow_type} ({other.kind}) in the other statistics"
-                )
             count, nulls = self._count, self._nulls
             self.__dict__.update(other.copy().__dict__)
             self._count += count
@@ -514,6 +512,15 @@ class ColumnStatistics:
         self._true += other._true
         self._false += other._false
         return self
+
+    def merge_conflict(self, other: ColumnStatistics) -> str | None:
+        """Why :meth:`merge` would refuse ``other``, or ``None`` if it would not."""
+        if other.kind == self.kind or "null" in (self.arrow_type, other.arrow_type):
+            return None
+        return (
+            f"cannot merge column {self.name!r}: it is {self.arrow_type} ({self.kind})"
+            f" here and {other.arrow_type} ({other.kind}) in the other statistics"
+        )
 
     def copy(self) -> ColumnStatistics:
         """An independent copy."""

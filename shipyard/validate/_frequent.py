@@ -93,11 +93,6 @@ class FrequentItems:
         items = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return items if k is None else items[:k]
 
-    @property
-    def total(self) -> int:
-        """Sum of the stored counts."""
-        return sum(self.counts.values())
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, counters in :meth:`top` order."""
         items = self.top()

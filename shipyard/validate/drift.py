@@ -82,7 +82,7 @@ def _category_counts(ref: ColumnStatistics, cur: ColumnStatistics) -> tuple[F64,
     """Counts over the union of both sides' frequent values, then one "other" bucket."""
     r = dict(ref.top(1 << 30))
     c = dict(cur.top(1 << 30))
-    keys = list(r.keys() | c.keys())
+    keys = sorted(r.keys() | c.keys())  # a fixed order: the same sums on every run
     rc = np.array([r.get(k, 0) for k in keys] + [0], dtype=np.float64)
     cc = np.array([c.get(k, 0) for k in keys] + [0], dtype=np.float64)
     # Values the summaries no longer list (past 1024 distinct values) go to "other".

@@ -93,9 +93,6 @@ class DatasetStatistics:
             col = self._columns.get(name)
             if col is None:
                 col = self._columns[name] = ColumnStatistics(name, field.type)
-            if not chunks:
-                # A table column with no chunks still has its type; count nothing.
-                continue
             for chunk in chunks:
                 col._update(chunk)
         self._num_rows += batch.num_rows
@@ -110,6 +107,12 @@ class DatasetStatistics:
         """
         if other is self:
             other = DatasetStatistics.from_dict(other.to_dict())
+        # Check every column first, so that a refused merge leaves self as it was.
+        for name, col in other._columns.items():
+            mine = self._columns.get(name)
+            problem = None if mine is None else mine.merge_conflict(col)
+            if problem:
+                raise ValueError(problem)
         for name, col in other._columns.items():
             mine = self._columns.get(name)
             if mine is None:
@@ -201,6 +204,8 @@ class Statistics:
             "format": _FORMAT,
             "version": _VERSION,
             "splits": {name: s.to_dict() for name, s in self.splits.items()},
+            # JSON objects have no order once keys are sorted for a stable digest.
+            "order": list(self.splits),
         }
 
     @classmethod
@@ -213,7 +218,8 @@ class Statistics:
             If ``d`` is not in a format this version reads.
         """
         _check_format(d, "Statistics")
-        return cls({name: DatasetStatistics.from_dict(s) for name, s in d["splits"].items()})
+        order = d.get("order") or list(d["splits"])
+        return cls({name: DatasetStatistics.from_dict(d["splits"][name]) for name in order})
 
     def __repr__(self) -> str:
         rows = {name: s.num_rows for name, s in self.splits.items()}

@@ -278,9 +278,11 @@ def test_a_column_cannot_change_kind() -> None:
     stats = compute_statistics([pa.record_batch({"x": [1.0]})])
     with pytest.raises(ValueError, match=r"'x' was double \(numeric\).*string \(categorical\)"):
         stats.update(pa.record_batch({"x": ["a"]}))
-    other = compute_statistics([pa.record_batch({"x": ["a"]})])
+    other = compute_statistics([pa.record_batch({"y": [2.0], "x": ["a"]})])
+    before = stats.to_dict()
     with pytest.raises(ValueError, match="cannot merge column 'x'"):
         stats.merge(other)
+    assert stats.to_dict() == before  # nothing half merged
 
 
 def test_int_and_float_shards_meet_as_double() -> None:
