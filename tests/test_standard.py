@@ -90,3 +90,19 @@ def test_changed_data_reruns_ingest_and_a_pinned_schema_catches_bad_rows(project
 def test_no_data_section_is_a_clear_error(project_dir: Path) -> None:
     r = cli("run", cwd=project_dir)
     assert r.returncode == 2 and "data" in r.stderr and "pipeline" in r.stderr
+
+
+def test_a_failed_ingestion_writes_nothing_to_the_stores(project_dir: Path) -> None:
+    (project_dir / "shipyard.yaml").write_text(YAML)
+    _data(project_dir)
+    assert cli("run", cwd=project_dir).returncode == 0
+    store = project_dir / ".shipyard" / "artifacts"
+    before = {p.relative_to(store) for p in (store / "objects").rglob("*")}
+    lines = (project_dir / "flights.csv").read_text().splitlines()
+    lines.insert(500, lines[500] + ",extra,fields")  # a ragged row
+    (project_dir / "flights.csv").write_text("\n".join(lines) + "\n")
+    r = cli("run", cwd=project_dir)
+    assert r.returncode == 1
+    assert "flights.csv:" in r.stderr and "ingest_files" in r.stderr, r.stderr
+    assert {p.relative_to(store) for p in (store / "objects").rglob("*")} == before
+    assert not any((store / ".tmp").iterdir()), "no scratch or staging left behind"

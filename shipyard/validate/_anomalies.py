@@ -25,8 +25,6 @@ MAX_EXAMPLES = 5
 _CELL = 40
 
 
-
-
 class Anomaly(BaseModel):
     """One rule broken by one column.
 
