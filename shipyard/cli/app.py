@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from . import _inspect
 from ._data import data_app
 from ._format import console, echo_json, fmt_bytes, short
+from ._models import models_app
 
 app = typer.Typer(
     name="shipyard",
@@ -153,6 +154,7 @@ def run_cmd(
 
 _inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --help
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 
 
 def _absolute_source(project: Any, source: str) -> str:
