@@ -45,13 +45,11 @@ def _statistics(target: str, options: list[str] | None) -> Any:
         from ..data.dataset import Dataset
 
         if isinstance(value, Dataset):
-            splits = {}
-            for split in value.splits:
-                s = DatasetStatistics()
-                for batch in value.batches(split):
-                    s.update(batch)
-                splits[split] = s
-            return Statistics(splits)
+            from ..validate.parallel import shard_statistics
+
+            return Statistics(
+                {split: shard_statistics(value.files(split)) for split in value.splits}
+            )
         raise ConfigError(f"{target} is a {type(value).__name__}, not a Dataset or Statistics")
     from ..data.ingest import read_batches
 

@@ -89,7 +89,8 @@ class Dataset:
 
     @property
     def splits(self) -> list[str]:
-        return list(self.meta["splits"])
+        # dataset.json is written with sorted keys (a stable digest); the order is kept apart.
+        return list(self.meta.get("split_order") or self.meta["splits"])
 
     def num_rows(self, split: str | None = None) -> int:
         if split is None:

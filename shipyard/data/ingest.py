@@ -372,6 +372,7 @@ def _ingest(
             "duckdb": duckdb.__version__,  # its hash() decides random and group splits
         },
         "splits": {n: {"rows": writers[n].rows, "files": writers[n].files} for n in names},
+        "split_order": names,
         "rows_without_split": dropped,
         "schema": schema_to_json(schema),
         "target": target,
