@@ -49,7 +49,7 @@ class IngestResult:
         self.dataset, self.statistics, self.seconds = dataset, statistics, seconds
 
 
-_MAX_PENDING_WRITES = 3
+_MAX_PENDING_WRITES = 2
 
 
 def _write_parts(writers: dict[str, _ShardWriter], parts: dict[str, pa.RecordBatch]) -> None:
