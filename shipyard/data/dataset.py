@@ -99,6 +99,12 @@ class Dataset:
 
     @property
     def schema(self) -> pa.Schema:
+        """The exact Arrow schema (from its IPC form; the readable list is approximate)."""
+        ipc = self.meta.get("arrow_schema")
+        if ipc:
+            import base64
+
+            return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(ipc)))
         return schema_from_json(self.meta["schema"])
 
     def _split(self, split: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ rerun, so downstream caching and ``reproduce`` work.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
@@ -375,6 +376,7 @@ def _ingest(
         "split_order": names,
         "rows_without_split": dropped,
         "schema": schema_to_json(schema),
+        "arrow_schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
         "target": target,
     }
     stats = None

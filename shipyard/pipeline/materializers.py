@@ -346,6 +346,10 @@ LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "shipyard.validate._schema_materializers:AnomaliesMaterializer",
         ("shipyard.Anomalies",),
     ),
+    "shipyard.transform": (
+        "shipyard.transform._materializer:TransformMaterializer",
+        ("shipyard.FittedTransform",),
+    ),
 }
 
 
