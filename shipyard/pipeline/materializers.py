@@ -350,6 +350,10 @@ LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "shipyard.transform._materializer:TransformMaterializer",
         ("shipyard.FittedTransform",),
     ),
+    "shipyard.trained_model": (
+        "shipyard.train.model:TrainedModelMaterializer",
+        ("shipyard.TrainedModel",),
+    ),
 }
 
 
