@@ -27,6 +27,9 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
     """
     from .data.sources import resolve_source
     from .data.steps import ingest_files, ingest_query
+    from .evaluate.steps import evaluate_model
+    from .registry.steps import register_model
+    from .train.steps import fit_features, train_model
     from .validate.steps import data_report, infer_data_schema, load_schema, validate_data
 
     data = config.data
@@ -67,6 +70,40 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
             schema = infer_data_schema(stats)
         anomalies = validate_data(dataset, schema, on_anomaly=data.on_anomaly)
         data_report(stats, anomalies, title=title)
+        if not data.target:
+            return  # no target: the data stage only
+        transform = fit_features(
+            dataset,
+            stats,
+            features=config.features.model_dump(mode="json"),
+            target=data.target,
+            key=data.key,
+            anomalies=anomalies,
+        )
+        model = train_model(
+            dataset,
+            transform,
+            train=config.train.model_dump(mode="json", by_alias=True),
+            target=data.target,
+            task=data.task,
+        )
+        evaluation, _report = evaluate_model(
+            dataset,
+            transform,
+            model,
+            evaluation=config.evaluate.model_dump(mode="json", by_alias=True),
+            target=data.target,
+            model_name=config.register.model_name,
+            root=str(root),
+            title=f"{title}: evaluation",
+        )
+        register_model(
+            model,
+            transform,
+            evaluation,
+            register=config.register.model_dump(mode="json"),
+            root=str(root),
+        )
 
     pipe = Pipeline(standard, name=config.project.name)
     pipe.source = str(source_file or (root / "shipyard.yaml"))

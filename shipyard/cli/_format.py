@@ -11,9 +11,14 @@ __all__ = ["console", "echo_json", "fmt_bytes", "fmt_duration", "fmt_time", "sho
 
 
 def console(stderr: bool = False) -> Any:
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (logs, CI, `| less`) gets a wide page rather than rich's 80 columns.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 160)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def echo_json(data: Any) -> None:

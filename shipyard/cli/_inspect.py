@@ -107,10 +107,10 @@ def print_run_result(details: dict[str, Any], project: Any) -> None:
         f"run [bold]{details['name']}[/] ({details['id'][:8]}) {details['status']} in"
         f" {fmt_duration(took)}: {len(execs) - cached} step(s) ran, {cached} cached"
     )
-    if details["metrics"]:
-        out.print(
-            "metrics: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in details["metrics"].items())
-        )
+    # Per-feature importances are in `shipyard show`; the summary keeps to the headline.
+    shown = {k: v for k, v in details["metrics"].items() if not k.startswith("importance.")}
+    if shown:
+        out.print("metrics: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in shown.items()))
     for path in _reports(details, project):
         out.print(f"report: {path}")
     out.print(f"store: {project.store_url.replace('sqlite:///', '')}")

@@ -502,6 +502,8 @@ class _Engine:
             log_path=str(self.project.logs_dir / self.run_id / f"{node.name}.log"),
             run_id=self.run_id,
         )
+        if str(result["error"]).startswith("GateRejectedError:"):
+            self.failure.exit_code = 3  # the gate rejected the model: a verdict, not a crash
         self.progress("failed", node.name, values)
         return True
 
