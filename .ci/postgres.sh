@@ -75,6 +75,8 @@ SELECT format('CREATE ROLE %I', '$ROLE') WHERE NOT EXISTS (SELECT FROM pg_roles 
 \\gexec
 -- CREATEDB: the tests make a database of their own for each test.
 ALTER ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+-- DROP DATABASE ... WITH (FORCE) must be able to end an autovacuum worker in a test database.
+GRANT pg_signal_backend TO $ROLE;
 SELECT format('CREATE DATABASE %I OWNER %I', '$DB', '$ROLE')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB')
 \\gexec

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,7 +127,17 @@ def pg_store_url(postgres_url: str) -> Iterator[str]:
     try:
         yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        # FORCE: a store the test left open must not keep its database alive.
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # FORCE: a store the test left open must not keep its database alive. An autovacuum
+        # worker (another role) can still hold it for a moment without pg_signal_backend.
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except DBAPIError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
         admin.dispose()
