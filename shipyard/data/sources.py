@@ -270,9 +270,11 @@ def _duckdb_source(src: dict[str, Any], options: dict[str, Any]) -> ResolvedSour
     query = src.get("query")
     if query:
         body = query.strip().rstrip(";")
-        if ";" in body:
+        code = re.sub(r"--[^\n]*|'(?:[^']|'')*'", "", body)  # comments and strings aside
+        if ";" in code:
             raise DataSourceError("data.source.query must be one SELECT statement (found ';')")
-        sql = f"({body})"
+        sql = f"({body}\n)"  # the newline: a trailing -- comment must not swallow the ')'
+
     else:
         sql = _ident(str(src["table"]))
     res = ResolvedSource(

@@ -145,6 +145,7 @@ class XGBoostTrainer:
             p["nthread"] = cpu_count()
         if "device" not in p:
             p["device"] = _device(device)
+        _constraints_by_position(p, data.feature_names)
         dtrain, deval = _matrices(p, data)
         evals = [(dtrain, "train")] + ([] if deval is None else [(deval, "eval")])
         history: dict[str, list[float]] = {}
@@ -201,7 +202,7 @@ class XGBoostTrainer:
             out = booster.inplace_predict(X)
         except xgboost.core.XGBoostError:
             # gblinear has no in-place prediction
-            out = booster.predict(xgboost.DMatrix(X, feature_names=model.feature_names))
+            out = booster.predict(xgboost.DMatrix(X))
         return np.asarray(out)
 
     def importances(self, model: TrainedModel) -> dict[str, float]:
@@ -283,6 +284,25 @@ def _check_objective(objective: Any, task: Task) -> None:
         )
 
 
+def _constraints_by_position(p: dict[str, Any], feature_names: Sequence[str]) -> None:
+    """``monotone_constraints: {dep_delay: 1}`` by feature name -> XGBoost's tuple by position."""
+    value = p.get("monotone_constraints")
+    if not isinstance(value, Mapping):
+        return
+    unknown = [k for k in value if k not in feature_names]
+    if unknown:
+        raise unknown_name(
+            "feature",
+            unknown[0],
+            set(feature_names),
+            field=f"train.params.monotone_constraints.{unknown[0]}",
+            context="(the model's features, after the transform)",
+        )
+    p["monotone_constraints"] = (
+        "(" + ",".join(str(int(value.get(n, 0))) for n in feature_names) + ")"
+    )
+
+
 def _probe(params: dict[str, Any], *, given: Mapping[str, Any]) -> None:
     """Configure a Booster with ``params`` on a tiny DMatrix and raise on what XGBoost refuses."""
     import numpy as np
@@ -290,6 +310,8 @@ def _probe(params: dict[str, Any], *, given: Mapping[str, Any]) -> None:
 
     dmatrix = xgboost.DMatrix(np.zeros((2, 1), dtype=np.float32))
     probe = {**params, "nthread": 1, "validate_parameters": True, "device": "cpu"}
+    if isinstance(probe.get("monotone_constraints"), Mapping):
+        del probe["monotone_constraints"]  # by feature name: checked against the features at fit
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -390,7 +412,9 @@ def _matrices(p: Mapping[str, Any], data: Data) -> tuple[Any, Any]:
     import xgboost
 
     nthread = int(p.get("nthread", p.get("n_jobs", 0)) or 0)
-    names = data.feature_names
+    # XGBoost refuses feature names holding [, ] or < (one-hot names such as "carrier=<oov>"
+    # or a category "<5 years"): it trains on positions, and Shipyard keeps the names.
+    names = None
     hist = p.get("booster", "gbtree") != "gblinear" and p.get("tree_method") in (None, "hist")
     if not hist:
         dtrain = xgboost.DMatrix(data.X, label=data.y, feature_names=names, nthread=nthread)

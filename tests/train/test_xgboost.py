@@ -110,7 +110,29 @@ def test_importances_are_total_gain_by_feature_name(xgb: Any, binary: Split) -> 
     imp = model.importances()
     assert list(imp) == binary.feature_names
     gains = model.model.get_score(importance_type="total_gain")
-    assert all(imp[k] == pytest.approx(v) for k, v in gains.items())
+    # The booster trains on positions (f0, f1, ...); importances come back by name.
+    names = binary.feature_names
+    assert all(imp[names[int(k[1:])]] == pytest.approx(v) for k, v in gains.items())
+
+
+def test_names_xgboost_refuses_and_constraints_by_name(xgb: Any, binary: Split) -> None:
+    names = [f"c=<oov>[{i}]" for i in range(len(binary.feature_names))]
+    model = xgb.fit(
+        binary.train,
+        binary.eval,
+        {"monotone_constraints": {names[0]: 1}},
+        task="binary",
+        feature_names=names,
+    )
+    assert list(model.importances()) == names
+    with pytest.raises(ConfigError, match="monotone_constraints"):
+        xgb.fit(
+            binary.train,
+            binary.eval,
+            {"monotone_constraints": {"nope": 1}},
+            task="binary",
+            feature_names=names,
+        )
 
 
 def test_device_cuda_without_a_cuda_build_is_a_config_error(xgb: Any, binary: Split) -> None:
