@@ -14,9 +14,7 @@ import base64
 import os
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,14 +46,6 @@ class IngestResult:
 
     def __init__(self, dataset: Dataset, statistics: Any, seconds: float) -> None:
         self.dataset, self.statistics, self.seconds = dataset, statistics, seconds
-
-
-_MAX_PENDING_WRITES = 2
-
-
-def _write_parts(writers: dict[str, _ShardWriter], parts: dict[str, pa.RecordBatch]) -> None:
-    for n, part in parts.items():
-        writers[n].write(part)
 
 
 class _ShardWriter:
@@ -317,11 +307,6 @@ def _ingest(
     writers: dict[str, _ShardWriter] = {}
     dropped = total = 0
     schema: pa.Schema | None = None
-    # Parquet encoding runs on a writer thread (pyarrow releases the GIL) while this
-    # thread updates the statistics: the two were the serial part of the pass.
-    # At most a few batches wait for the writer, so memory stays bounded.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-ingest-writer")
-    pending: deque[Future[None]] = deque()
     try:
         reader = con.sql(query).to_arrow_reader(batch_rows)
         schema = reader.schema.remove(reader.schema.get_field_index("__split"))
@@ -335,25 +320,18 @@ def _ingest(
             else:
                 parts = {n: data.filter(pc.equal(split_col, n)) for n in names}
                 dropped += batch.num_rows - sum(p.num_rows for p in parts.values())
-            parts = {n: p for n, p in parts.items() if p.num_rows}
-            pending.append(pool.submit(_write_parts, writers, parts))
-            while len(pending) > _MAX_PENDING_WRITES:
-                pending.popleft().result()
-            if statistics:
-                for n, part in parts.items():
-                    stats_by_split[n].update(part)
+            for n, part in parts.items():
+                if part.num_rows:
+                    writers[n].write(part)
+                    if statistics:
+                        stats_by_split[n].update(part)
             if progress is not None:
                 progress(total)
-        while pending:
-            pending.popleft().result()
     except duckdb.Error as exc:
         raise _fail(con, res, exc) from None
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataSourceError(f"reading {res.description}: {exc}") from None
     finally:
-        for f in pending:
-            f.cancel()
-        pool.shutdown(wait=True)
         for w in writers.values():
             w.close()
     if total == 0:
