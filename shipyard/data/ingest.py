@@ -38,7 +38,7 @@ __all__ = ["IngestResult", "ingest", "read_batches"]
 
 DEFAULT_BATCH_ROWS = 65_536  # smaller batches keep the working set small; larger ones save no time
 DEFAULT_SHARD_ROWS = 2_000_000
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "256MB"  # DuckDB buffers ahead of a slow consumer up to this
 
 
 class IngestResult:
