@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,10 +271,34 @@ class Result:
     output_files: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    walls: list[float] = field(default_factory=list)  # every repetition, with --repeat
+    rsss: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # 1-minute load average before each run
 
     @property
     def mb_s(self) -> float | None:
         return None if self.wall_s is None else self.input_mb / self.wall_s
+
+    @property
+    def min_wall_s(self) -> float | None:
+        return min(self.walls) if self.walls else self.wall_s
+
+
+def combine(runs: list[Result]) -> Result:
+    """The repetitions of one tool as one result: median wall and CPU, largest peak RSS."""
+    failed = [r for r in runs if r.error is not None]
+    if failed:
+        return failed[0]
+    first = runs[0]
+    walls = [r.wall_s for r in runs if r.wall_s is not None]
+    cpus = [r.cpu_s for r in runs if r.cpu_s is not None]
+    rsss = [r.rss_mb for r in runs if r.rss_mb is not None]
+    return Result(
+        first.tool, first.rows, first.input_mb,
+        wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), rss_mb=max(rsss),
+        output_mb=first.output_mb, output_files=first.output_files, info=first.info,
+        walls=walls, rsss=rsss, loads=[x for r in runs for x in r.loads],
+    )  # fmt: skip
 
 
 # The process that starts each measured tool: fresh and small, because a child's
@@ -321,7 +347,7 @@ def measure(
     tool: str, python: Path, src: Path, rows: int, workdir: Path, env: dict[str, str]
 ) -> Result:
     """Time one tool on ``src``, check its output, then delete it."""
-    res = Result(tool, rows, src.stat().st_size / MB)
+    res = Result(tool, rows, src.stat().st_size / MB, loads=[os.getloadavg()[0]])
     out = workdir / f"out-{tool}"
     log = workdir / f"log-{tool}-{rows}.txt"
     shutil.rmtree(out, ignore_errors=True)
@@ -397,6 +423,39 @@ def ensure_venv_package(
     return python, version, f"installed {package} in {venv}"
 
 
+def shipyard_sources() -> dict[str, str]:
+    """A hash of each of shipyard's Python files, found without importing the package.
+
+    Others may edit the package while a long run goes on; comparing the hashes
+    at the start and at the end says whether every tool ran the same code.
+    """
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("shipyard")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return {
+        str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(root.rglob("*.py"))
+    }
+
+
+def fingerprint(sources: dict[str, str]) -> str | None:
+    """One short hash of all the files' hashes."""
+    import hashlib
+
+    if not sources:
+        return None
+    text = "".join(f"{k}\0{v}\n" for k, v in sorted(sources.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
 def child_env(workdir: Path) -> dict[str, str]:
     """The environment of the measured processes: bytecode cached, as an installed package has it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -446,7 +505,9 @@ def profile(
         "memory_limit": "512MB",
         "preserve_insertion_order": True,
     }
-    batch_rows = 131_072  # ingest's DEFAULT_BATCH_ROWS
+    # Not `import shipyard.data.ingest as m`: the package's `ingest` attribute is the function.
+    ingest_module = importlib.import_module("shipyard.data.ingest")
+    batch_rows = int(getattr(ingest_module, "DEFAULT_BATCH_ROWS", 131_072))
     out = workdir / "out-profile"
     try:
         import shipyard.validate.stats  # noqa: F401
@@ -513,8 +574,11 @@ def profile(
     table = [["stage", "what it adds", "wall s", "CPU s", "added wall s"]]
     previous = 0.0
     figures["stages"] = {}
+    layout: dict[str, Any] = {}
     for name, what, fn in stages:
         wall, cpu, _ = _timed(fn)
+        if out.is_dir() and not layout:
+            layout = _row_groups(out)
         shutil.rmtree(out, ignore_errors=True)
         table.append(
             [name, what, f"{wall:.1f}", f"{cpu:.1f}", f"{wall - previous:+.1f}" if previous else ""]
@@ -525,6 +589,15 @@ def profile(
     con.close()
     print()
     print_table(table)
+    figures["row_groups"] = layout
+    print()
+    print(
+        "shards written by ingest: "
+        + "; ".join(
+            f"{n} {v['files']} files, {v['row_groups']} row groups of {v['rows_per_group']:,.0f} rows"
+            for n, v in layout.items()
+        )
+    )
 
     # cProfile of the whole call: the Python thread's time, by what _ingest calls.
     prof = cProfile.Profile()
@@ -547,7 +620,10 @@ def profile(
             children.append((ct, ncalls, _func_name(fn)))
     children.sort(reverse=True)
     print()
-    print(f"cProfile of ingest(statistics={have_stats}): {wall:.1f} s wall under the profiler")
+    print(
+        f"cProfile of ingest(statistics={have_stats}): {wall:.1f} s wall under the profiler;"
+        " the calling thread only (a writer thread's work shows as waits on it)"
+    )
     rows_t = [["called from _ingest", "calls", "cum s", "% of _ingest"]]
     rows_t.append(
         [
@@ -575,79 +651,123 @@ def profile(
         own_t.append([_short(_func_name(fn)), str(nc), f"{tt:.1f}", f"{ct:.1f}"])
     print_table(own_t)
 
-    # Per column kind: statistics update and Parquet writing, on a sample of batches.
+    # Per column kind: statistics and Parquet writing of the split parts, as ingest gets
+    # them (DuckDB's batches, filtered per split), on the first rows of the file.
     con = duck()
-    sample: list[Any] = []
-    reader = con.sql(plain).to_arrow_reader(batch_rows)
-    for batch in reader:
-        sample.append(batch)
-        if len(sample) * batch_rows >= 2_000_000:
+    parts_by_split: dict[str, list[Any]] = {n: [] for n in names}
+    sample_rows = sample_batches = 0
+    for batch in con.sql(with_split).to_arrow_reader(batch_rows):
+        split_col = batch.column(batch.num_columns - 1)
+        data = pa.RecordBatch.from_arrays(batch.columns[:-1], names=batch.schema.names[:-1])
+        for n in names:
+            part = data.filter(pc.equal(split_col, n))
+            if part.num_rows:
+                parts_by_split[n].append(part)
+        sample_rows += batch.num_rows
+        sample_batches += 1
+        if sample_rows >= 2_000_000:
             break
     con.close()
-    sample_rows = sum(b.num_rows for b in sample)
     scale = rows / sample_rows
-    schema = sample[0].schema
+    schema = parts_by_split["train"][0].schema
     kinds = {
+        "all (14 cols)": schema.names,
         "float (8 cols)": [f"f{i}" for i in range(8)],
         "int (2 cols)": ["i0", "i1"],
         "string (2 cols)": ["s0", "s1"],
         "timestamp (1 col)": ["ts"],
         "label int (1 col)": ["label"],
     }
-    per_kind: dict[str, Any] = {}
-    kt = [
-        [
-            "columns",
-            "arrow types",
-            "stats s/file",
-            "zstd write s/file",
-            "snappy write s/file",
-            "zstd MB",
-            "snappy MB",
-        ]
+    texts = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
     ]
+    group_rows = 262_144
+
+    def strings_only(cols: list[str]) -> list[str] | bool:
+        return [c for c in cols if c in texts] or False
+
+    # (options of ParquetWriter, rows per row group: None = one per part, as _ShardWriter)
+    variants: dict[str, tuple[Callable[[list[str]], dict[str, Any]], int | None]] = {
+        "zstd": (lambda cols: {"compression": "zstd"}, None),  # what _ShardWriter does
+        "zstd, dict strings only": (
+            lambda cols: {"compression": "zstd", "use_dictionary": strings_only(cols)},
+            None,
+        ),
+        f"+ groups of {group_rows // 1024}k": (
+            lambda cols: {"compression": "zstd", "use_dictionary": strings_only(cols)},
+            group_rows,
+        ),
+        "snappy": (lambda cols: {"compression": "snappy"}, None),
+    }
+
+    def write_splits(
+        selected: dict[str, list[Any]], options: dict[str, Any], group: int | None
+    ) -> tuple[float, float]:
+        """CPU seconds and bytes of writing each split's parts to its own file."""
+        cpu = size = 0.0
+        for n, parts in selected.items():
+            if not parts:
+                continue
+            path = workdir / f"profile-{n}.parquet"
+            start = time.process_time()  # CPU time: other load on the machine moves it less
+            with pq.ParquetWriter(path, parts[0].schema, **options) as w:
+                if group is None:
+                    for p in parts:
+                        w.write_batch(p)  # one row group per part, as _ShardWriter
+                else:
+                    pending: list[Any] = []
+                    for p in parts:
+                        pending.append(p)
+                        if sum(x.num_rows for x in pending) >= group:
+                            w.write_table(pa.Table.from_batches(pending))
+                            pending = []
+                    if pending:
+                        w.write_table(pa.Table.from_batches(pending))
+            cpu += time.process_time() - start
+            size += path.stat().st_size
+            path.unlink()
+        return cpu, size
+
+    per_kind: dict[str, Any] = {}
+    kt = [["columns", "arrow types", "stats CPU s"]]
+    for v in variants:
+        kt[0] += [f"{v}: CPU s", "MB"]
     for kind, cols in kinds.items():
-        parts = [b.select(cols) for b in sample]
-        types = ", ".join(sorted({str(schema.field(c).type) for c in cols}))
+        selected = {n: [p.select(cols) for p in parts] for n, parts in parts_by_split.items()}
+        types = (
+            "(all)"
+            if len(cols) == len(schema)
+            else ", ".join(sorted({str(schema.field(c).type) for c in cols}))
+        )
         stats_s: float | None = None
         if have_stats:
             from shipyard.validate.stats import DatasetStatistics
 
-            acc = DatasetStatistics()
-            start = time.perf_counter()
-            for p in parts:
-                acc.update(p)
-            stats_s = (time.perf_counter() - start) * scale
-        writes: dict[str, tuple[float, float]] = {}
-        for codec in ("zstd", "snappy"):
-            path = workdir / f"profile-{codec}.parquet"
-            start = time.perf_counter()
-            with pq.ParquetWriter(path, parts[0].schema, compression=codec) as w:
+            start = time.process_time()
+            for parts in selected.values():
+                acc = DatasetStatistics()  # one per split, as ingest keeps them
                 for p in parts:
-                    w.write_batch(p)
-            t = time.perf_counter() - start
-            writes[codec] = (t * scale, path.stat().st_size * scale / MB)
-            path.unlink()
-        per_kind[kind] = {
-            "stats_s": None if stats_s is None else round(stats_s, 2),
-            "zstd_write_s": round(writes["zstd"][0], 2),
-            "snappy_write_s": round(writes["snappy"][0], 2),
-            "zstd_mb": round(writes["zstd"][1], 1),
-            "snappy_mb": round(writes["snappy"][1], 1),
-        }
-        kt.append([
-            kind, types, "-" if stats_s is None else f"{stats_s:.1f}",
-            f"{writes['zstd'][0]:.1f}", f"{writes['snappy'][0]:.1f}",
-            f"{writes['zstd'][1]:.0f}", f"{writes['snappy'][1]:.0f}",
-        ])  # fmt: skip
+                    acc.update(p)
+            stats_s = (time.process_time() - start) * scale
+        entry: dict[str, Any] = {"stats_cpu_s": None if stats_s is None else round(stats_s, 2)}
+        row = [kind, types, "-" if stats_s is None else f"{stats_s:.1f}"]
+        for v, (options, group) in variants.items():
+            cpu, size = write_splits(selected, options(cols), group)
+            entry[v] = {"write_cpu_s": round(cpu * scale, 2), "mb": round(size * scale / MB, 1)}
+            row += [f"{cpu * scale:.1f}", f"{size * scale / MB:.0f}"]
+        per_kind[kind] = entry
+        kt.append(row)
     print()
     print(
-        f"per column kind, on the first {sample_rows:,} rows, scaled to the file ({scale:.1f}x);"
-        " one thread, as in ingest's loop:"
+        f"statistics and Parquet writing per column kind: the first {sample_rows:,} rows, as"
+        f" {sample_batches} DuckDB batches (about {sample_rows / sample_batches:,.0f} rows each;"
+        f" {batch_rows:,} asked) filtered per split; CPU seconds of one thread and MB, scaled to"
+        f" the file ({scale:.1f}x):"
     )
     print_table(kt)
     figures["per_kind"] = per_kind
     figures["per_kind_sample_rows"] = sample_rows
+    figures["duckdb_batch_rows_mean"] = round(sample_rows / sample_batches)
 
     if py_spy:
         figures["py_spy"] = run_py_spy(src, rows, workdir, env, top, have_stats)
@@ -658,6 +778,23 @@ def _func_name(fn: tuple[str, int, str]) -> str:
     """A cProfile key as text: ``file:line(name)``, or ``{built-in}`` as cProfile names it."""
     file, line, name = fn
     return name if file == "~" else f"{file}:{line}({name})"
+
+
+def _row_groups(folder: Path) -> dict[str, Any]:
+    """Files, row groups and rows per row group of each split's shards under ``folder``."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, Any] = {}
+    for split in sorted(p for p in folder.iterdir() if p.is_dir()):
+        metas = [pq.read_metadata(f) for f in sorted(split.glob("*.parquet"))]
+        groups = sum(m.num_row_groups for m in metas)
+        rows = sum(m.num_rows for m in metas)
+        out[split.name] = {
+            "files": len(metas),
+            "row_groups": groups,
+            "rows_per_group": round(rows / groups) if groups else 0,
+        }
+    return out
 
 
 def _short(name: str) -> str:
@@ -695,7 +832,7 @@ def run_py_spy(
     raw = workdir / "py-spy.txt"
     tool = "shipyard" if stats else "shipyard-nostats"
     cmd = [
-        str(spy), "record", "--native", "--idle", "--rate", "50", "--format", "raw",
+        str(spy), "record", "--native", "--rate", "50", "--format", "raw",
         "--output", str(raw), "--", sys.executable, str(Path(__file__).resolve()),
         "--worker", tool, str(src), str(out),
     ]  # fmt: skip
@@ -719,7 +856,10 @@ def run_py_spy(
         leaves[_component(frames)] = leaves.get(_component(frames), 0) + n
     raw.unlink()
     print()
-    print(f"py-spy {version} ({note}): {total} samples of the main thread, by component")
+    print(
+        f"py-spy {version} ({note}): {total} on-CPU samples of the worker's Python threads"
+        " (DuckDB's own threads are not sampled), by the innermost Python frame"
+    )
     tbl = [["component (innermost recognised frame)", "samples", "%"]]
     ranked = sorted(leaves.items(), key=lambda kv: kv[1], reverse=True)[:top]
     for name, n in ranked:
@@ -732,26 +872,31 @@ def run_py_spy(
     }
 
 
-_COMPONENTS = (
-    ("stats.py", "statistics: stats.py"),
-    ("_column.py", "statistics: _column.py"),
-    ("_kll.py", "statistics: _kll.py"),
-    ("_hll.py", "statistics: _hll.py"),
-    ("_frequent.py", "statistics: _frequent.py"),
-    ("(_ShardWriter.)write", "Parquet writing"),
+_COMPONENTS = (  # (marker in the innermost Python frame, label), first match wins
+    ("shipyard/validate/", "statistics"),
+    ("pyarrow/parquet/", "Parquet writing"),
+    ("_write_parts (", "Parquet writing"),
     ("write (shipyard/data/ingest.py", "Parquet writing"),
-    ("filter", "filtering"),
-    ("equal", "filtering"),
+    ("close (shipyard/data/ingest.py", "Parquet writing"),
+    ("pyarrow/compute.py", "filtering (pc.equal, RecordBatch.filter)"),
+    ("<dictcomp> (shipyard/data/ingest.py", "filtering (pc.equal, RecordBatch.filter)"),
+    ("concurrent/futures/", "thread pool"),
+    ("threading.py", "thread pool"),
+    ("duckdb/", "DuckDB (reader)"),
+    ("_ingest (shipyard/data/ingest.py", "ingest's loop (batches from DuckDB, slicing)"),
+    ("<frozen importlib", "imports"),
 )
 
 
 def _component(frames: list[str]) -> str:
-    """The most specific thing a sampled stack is doing, for the py-spy summary."""
-    for frame in reversed(frames):
-        for marker, label in _COMPONENTS:
-            if marker in frame:
-                return label
-    leaf = frames[-1] if frames else "?"
+    """What a sampled stack is doing: its innermost Python frame, by file (native frames skipped)."""
+    python = [f for f in frames if ".py:" in f or "<frozen" in f]
+    leaf = python[-1] if python else (frames[-1] if frames else "?")
+    if "shipyard/validate/" in leaf:
+        return "statistics: " + leaf.split("shipyard/validate/", 1)[1].split(":")[0]
+    for marker, label in _COMPONENTS:
+        if marker in leaf:
+            return label
     return _short(leaf)
 
 
@@ -782,16 +927,16 @@ def _f(x: float | None, digits: int = 1) -> str:
 def size_table(results: list[Result]) -> None:
     by = {r.tool: r for r in results}
     ship = [by[t] for t in ("shipyard", "shipyard-nostats") if t in by and by[t].mb_s]
-    header = ["tool", "wall s", "MB/s", "peak RSS MB", "CPU s", "out MB", "files"]
+    header = ["tool", "wall s", "min s", "MB/s", "peak RSS MB", "CPU s", "out MB", "files"]
     header += [f"{s.tool} / tool" for s in ship]
     rows = [header]
     for r in results:
         if r.error is not None:
-            rows.append([r.tool, "-", "-", "-", "-", "-", "-", *["-" for _ in ship]])
+            rows.append([r.tool, *["-"] * 7, *["-" for _ in ship]])
             continue
         ratios = [f"{s.mb_s / r.mb_s:.2f}x" if s.mb_s and r.mb_s else "-" for s in ship]
         rows.append([
-            r.tool, _f(r.wall_s), _f(r.mb_s, 0), _f(r.rss_mb, 0), _f(r.cpu_s),
+            r.tool, _f(r.wall_s), _f(r.min_wall_s), _f(r.mb_s, 0), _f(r.rss_mb, 0), _f(r.cpu_s),
             _f(r.output_mb, 0), str(r.output_files), *ratios,
         ])  # fmt: skip
     print_table(rows)
@@ -823,6 +968,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each tool per size, round robin (default 1)"
+    )
     parser.add_argument("--no-double", action="store_true", help="measure the first size only")
     parser.add_argument(
         "--polars-venv", type=Path, default=POLARS_VENV, help=f"default {POLARS_VENV}"
@@ -846,6 +994,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
         parser.error(f"unknown tools {unknown}; known: {', '.join(TOOLS)}")
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
     if args.rows is not None and args.small:
         parser.error("--rows and --small do not go together")
     base_rows = args.rows or (SMALL_ROWS if args.small else DEFAULT_ROWS)
@@ -867,6 +1017,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     load_before = os.getloadavg()[0]
+    files_before = shipyard_sources()
+    sources_before = fingerprint(files_before)
+    print(
+        f"  shipyard sources {sources_before} (sha256 of its .py files), load average {load_before:.2f}"
+    )
     env = child_env(workdir)
     inputs: dict[int, Path] = {}
     generated: dict[int, float] = {}
@@ -884,6 +1039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found = profile(inputs[base_rows], base_rows, workdir, args.top, args.py_spy, env)
         head: dict[str, Any] = {"benchmark": "ingest-profile", "date": time.strftime("%Y-%m-%d")}
         head.update({"cpus": os.cpu_count(), "load_avg_before": round(load_before, 2)})
+        head["shipyard_sources"] = sources_before
         print(json.dumps({**head, **found}))
         return 0
 
@@ -911,17 +1067,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\n{src.name}: {src.stat().st_size / MB:,.0f} MB, {rows:,} rows; page cache warmed at {warm(src):,.0f} MB/s"
         )
-        results = []
-        for tool in tools:
-            r = measure(tool, pythons[tool], src, rows, workdir, env)
-            results.append(r)
-            status = r.error or f"{r.wall_s:.1f} s, {r.mb_s:.0f} MB/s, peak RSS {r.rss_mb:.0f} MB"
-            print(f"  {tool}: {status}", flush=True)
-        all_results[rows] = results
+        runs: dict[str, list[Result]] = {t: [] for t in tools}
+        for rep in range(args.repeat):  # round robin: drift in the load hits every tool alike
+            for tool in tools:
+                r = measure(tool, pythons[tool], src, rows, workdir, env)
+                runs[tool].append(r)
+                status = (
+                    r.error or f"{r.wall_s:.1f} s, {r.mb_s:.0f} MB/s, peak RSS {r.rss_mb:.0f} MB"
+                )
+                rep_text = f" ({rep + 1}/{args.repeat})" if args.repeat > 1 else ""
+                print(f"  {tool}{rep_text}: {status}", flush=True)
+        all_results[rows] = [combine(runs[t]) for t in tools]
     if args.clean:
         for path in inputs.values():
             path.unlink(missing_ok=True)
     load_after = os.getloadavg()[0]
+    files_after = shipyard_sources()
+    sources_after = fingerprint(files_after)
 
     # -- the report
     goals: list[tuple[str, bool | None, str]] = []
@@ -933,6 +1095,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_avg_before": round(load_before, 2),
         "load_avg_after": round(load_after, 2),
         "seed": args.seed,
+        "repeat": args.repeat,
+        "shipyard_sources": sources_before,
+        "shipyard_sources_after": sources_after,
+        "shipyard_files_changed": changed(files_before, files_after),
         "polars_version": polars_version,
         "polars_error": polars_error.splitlines()[0] if polars_error else None,
         "sizes": {},
@@ -942,7 +1108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\n{rows:,} rows, {mb:,.0f} MB of CSV (MB = 10^6 bytes; ratio = Shipyard's MB/s over the tool's)"
         )
+        if args.repeat > 1:
+            print(
+                f"median of {args.repeat} runs (min s: the fastest); peak RSS: the largest of them"
+            )
         size_table(results)
+        loads = [x for r in results for x in r.loads]
+        if loads:
+            print(f"load average before the runs: {min(loads):.2f} to {max(loads):.2f}")
         by = {r.tool: r for r in results}
         refs = [by[t] for t in REFERENCES if t in by and by[t].mb_s]
         fastest = max(refs, key=lambda r: r.mb_s or 0.0) if refs else None
@@ -954,6 +1127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in results:
             entry[r.tool] = {
                 "wall_s": None if r.wall_s is None else round(r.wall_s, 2),
+                "walls_s": [round(w, 2) for w in r.walls],
+                "rss_mbs": [round(x, 1) for x in r.rsss],
+                "load_before": [round(x, 2) for x in r.loads],
                 "mb_s": None if r.mb_s is None else round(r.mb_s, 1),
                 "rss_mb": None if r.rss_mb is None else round(r.rss_mb, 1),
                 "cpu_s": None if r.cpu_s is None else round(r.cpu_s, 2),
@@ -1032,6 +1208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"note: load average {load_before:.2f} at the start: other work shared the CPUs,"
             " so the wall times are pessimistic (the CPU times less so)"
+        )
+    if sources_after != sources_before:
+        print(
+            f"note: shipyard's sources changed during the run ({sources_before} ->"
+            f" {sources_after}: {', '.join(changed(files_before, files_after))}):"
+            " the shipyard runs may not all have run the same code"
         )
     figures["goals"] = [{"goal": t, "met": m, "measured": v} for t, m, v in goals]
     figures["goal_throughput_ratio"] = GOAL_THROUGHPUT_RATIO
