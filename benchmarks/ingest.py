@@ -1,7 +1,7 @@
 """Ingest throughput: Shipyard's CSV -> split Parquet + statistics, against three references.
 
-The script generates a CSV of ``--rows`` rows (20 million by default, about
-2.2 GB: 8 float, 2 int and 2 low-cardinality string columns, an ISO
+The script generates a CSV of ``--rows`` rows (20 million by default, 2.14
+GB: 8 float, 2 int and 2 low-cardinality string columns, an ISO
 timestamp and a 0/1 label), then one twice as large, and runs on each, one
 at a time and each in its own process:
 
@@ -14,7 +14,8 @@ at a time and each in its own process:
 - ``shipyard``: the same with ``statistics=True``.
 
 For each it reports the wall time, the throughput (input MB / s), the peak
-RSS (``os.wait4``: the process and anything it waited for) and the CPU time.
+RSS (read by a small runner process: ``RUSAGE_CHILDREN`` after the tool
+exits) and the CPU time.
 Each output is checked (row count from the Parquet footers) and deleted
 before the next tool runs. ``--profile`` instead profiles Shipyard's ingest
 of the first file in process: stages timed one by one (DuckDB parse, split
@@ -27,7 +28,7 @@ MISSED. The last line of the output is one JSON object with every figure.
 Usage::
 
     .venv/bin/python benchmarks/ingest.py --small          # 2M and 4M rows, a quick check
-    .venv/bin/python benchmarks/ingest.py                  # 20M and 40M rows (~2.2 + 4.4 GB)
+    .venv/bin/python benchmarks/ingest.py --repeat 3       # 20M and 40M rows (2.14 + 4.29 GB)
     .venv/bin/python benchmarks/ingest.py --profile        # where Shipyard's time goes
 """
 
@@ -60,7 +61,7 @@ DEFAULT_ROWS = 20_000_000
 SMALL_ROWS = 2_000_000
 GEN_CHUNK_ROWS = 500_000  # rows per generated chunk; each chunk has its own seed
 GEN_VERSION = 1  # bump when the generated data change, so that cached files are not reused
-EST_BYTES_PER_ROW = 110  # about 108 measured; used for the disk check before generating
+EST_BYTES_PER_ROW = 110  # 107 measured; used for the disk check before generating
 PYARROW_BLOCK_BYTES = 16 << 20  # CSV block per batch of the pyarrow reference (~150k rows)
 SPLITS = {"method": "random", "train": 0.8, "eval": 0.1, "test": 0.1}
 WORKDIR = Path(tempfile.gettempdir()) / "shipyard-ingest-bench"
@@ -499,15 +500,16 @@ def profile(
 
     figures: dict[str, Any] = {"rows": rows, "input_mb": round(src.stat().st_size / MB, 1)}
     res = resolve_source({"path": str(src)}, root=workdir)
-    # The connection ingest opens (shipyard/data/ingest.py, _connect), rebuilt here.
-    config: dict[str, Any] = {
-        "threads": os.cpu_count() or 1,
-        "memory_limit": "512MB",
-        "preserve_insertion_order": True,
-    }
     # Not `import shipyard.data.ingest as m`: the package's `ingest` attribute is the function.
     ingest_module = importlib.import_module("shipyard.data.ingest")
     batch_rows = int(getattr(ingest_module, "DEFAULT_BATCH_ROWS", 131_072))
+    # The connection ingest opens (shipyard/data/ingest.py, _connect), rebuilt here.
+    config: dict[str, Any] = {
+        "threads": os.cpu_count() or 1,
+        "memory_limit": str(getattr(ingest_module, "DEFAULT_MEMORY_LIMIT", "512MB")),
+        "preserve_insertion_order": True,
+    }
+    figures["duckdb_config"] = config
     out = workdir / "out-profile"
     try:
         import shipyard.validate.stats  # noqa: F401
@@ -516,7 +518,11 @@ def profile(
     except ModuleNotFoundError as exc:
         have_stats = False
         figures["statistics_error"] = str(exc)
-    print(f"profile: {src} ({figures['input_mb']:.0f} MB, {rows:,} rows), in process")
+    print(
+        f"profile: {src} ({figures['input_mb']:.0f} MB, {rows:,} rows), in process; DuckDB"
+        f" {config['threads']} threads, memory_limit {config['memory_limit']}, batches of"
+        f" {batch_rows:,} rows asked, as ingest's defaults"
+    )
 
     def duck() -> Any:
         con = duckdb.connect(config=config)
@@ -609,40 +615,15 @@ def profile(
     shutil.rmtree(out, ignore_errors=True)
     st = pstats.Stats(prof)
     raw: dict[Any, Any] = st.stats  # type: ignore[attr-defined]
-    key = next(
-        k for k in raw if k[2] == "_ingest" and k[0].endswith(os.path.join("data", "ingest.py"))
+    # The function that runs ingest's loop: _ingest today; the call itself if it is renamed.
+    loop = [k for k in raw if k[0].endswith(os.path.join("data", "ingest.py"))]
+    key = next((k for k in loop if k[2] == "_ingest"), None) or next(
+        (k for k in loop if k[2] == "ingest"), None
     )
-    _, _, own, cum, _ = raw[key]
-    children = []
-    for fn, (_, _, _, _, callers) in raw.items():
-        if key in callers:
-            _, ncalls, _, ct = callers[key]
-            children.append((ct, ncalls, _func_name(fn)))
-    children.sort(reverse=True)
-    print()
-    print(
-        f"cProfile of ingest(statistics={have_stats}): {wall:.1f} s wall under the profiler;"
-        " the calling thread only (a writer thread's work shows as waits on it)"
-    )
-    rows_t = [["called from _ingest", "calls", "cum s", "% of _ingest"]]
-    rows_t.append(
-        [
-            "(_ingest itself: `for batch in reader` waits on DuckDB here)",
-            "1",
-            f"{own:.1f}",
-            f"{100 * own / cum:.0f}%",
-        ]
-    )
-    for ct, ncalls, name in children[:top]:
-        rows_t.append([_short(name), str(ncalls), f"{ct:.1f}", f"{100 * ct / cum:.0f}%"])
-    print_table(rows_t)
-    figures["cprofile"] = {
-        "statistics": have_stats,
-        "wall_s": round(wall, 2),
-        "ingest_cum_s": round(cum, 2),
-        "ingest_self_s": round(own, 2),
-        "children": {_short(n): round(ct, 2) for ct, _, n in children[:top]},
-    }
+    if key is None:
+        print("cProfile: no ingest function found in the profile; see the table by own time")
+    else:
+        _cprofile_children(raw, key, wall, have_stats, top, figures)
     print()
     print(f"top {top} functions by own time:")
     by_own = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
@@ -780,6 +761,44 @@ def _func_name(fn: tuple[str, int, str]) -> str:
     return name if file == "~" else f"{file}:{line}({name})"
 
 
+def _cprofile_children(
+    raw: dict[Any, Any], key: Any, wall: float, have_stats: bool, top: int, figures: dict[str, Any]
+) -> None:
+    """Print and record what the profiled loop function calls, by cumulative time."""
+    _, _, own, cum, _ = raw[key]
+    children = []
+    for fn, (_, _, _, _, callers) in raw.items():
+        if key in callers:
+            _, ncalls, _, ct = callers[key]
+            children.append((ct, ncalls, _func_name(fn)))
+    children.sort(reverse=True)
+    print()
+    print(
+        f"cProfile of ingest(statistics={have_stats}): {wall:.1f} s wall under the profiler;"
+        " the calling thread only (a writer thread's work shows as waits on it)"
+    )
+    name = key[2]
+    rows_t = [[f"called from {name}", "calls", "cum s", f"% of {name}"]]
+    rows_t.append(
+        [
+            f"({name} itself: `for batch in reader` waits on DuckDB here)",
+            "1",
+            f"{own:.1f}",
+            f"{100 * own / cum:.0f}%",
+        ]
+    )
+    for ct, ncalls, called in children[:top]:
+        rows_t.append([_short(called), str(ncalls), f"{ct:.1f}", f"{100 * ct / cum:.0f}%"])
+    print_table(rows_t)
+    figures["cprofile"] = {
+        "statistics": have_stats,
+        "wall_s": round(wall, 2),
+        "ingest_cum_s": round(cum, 2),
+        "ingest_self_s": round(own, 2),
+        "children": {_short(n): round(ct, 2) for ct, _, n in children[:top]},
+    }
+
+
 def _row_groups(folder: Path) -> dict[str, Any]:
     """Files, row groups and rows per row group of each split's shards under ``folder``."""
     import pyarrow.parquet as pq
@@ -858,7 +877,7 @@ def run_py_spy(
     print()
     print(
         f"py-spy {version} ({note}): {total} on-CPU samples of the worker's Python threads"
-        " (DuckDB's own threads are not sampled), by the innermost Python frame"
+        " (DuckDB's own threads are not sampled), by the innermost recognised Python frame"
     )
     tbl = [["component (innermost recognised frame)", "samples", "%"]]
     ranked = sorted(leaves.items(), key=lambda kv: kv[1], reverse=True)[:top]
@@ -889,15 +908,20 @@ _COMPONENTS = (  # (marker in the innermost Python frame, label), first match wi
 
 
 def _component(frames: list[str]) -> str:
-    """What a sampled stack is doing: its innermost Python frame, by file (native frames skipped)."""
+    """What a sampled stack is doing: its innermost recognised Python frame.
+
+    Native frames are skipped, and so are frames of no known component (NumPy
+    called by the statistics counts as statistics); with none recognised, the
+    innermost Python frame names itself.
+    """
     python = [f for f in frames if ".py:" in f or "<frozen" in f]
-    leaf = python[-1] if python else (frames[-1] if frames else "?")
-    if "shipyard/validate/" in leaf:
-        return "statistics: " + leaf.split("shipyard/validate/", 1)[1].split(":")[0]
-    for marker, label in _COMPONENTS:
-        if marker in leaf:
-            return label
-    return _short(leaf)
+    for frame in reversed(python):
+        if "shipyard/validate/" in frame:
+            return "statistics: " + frame.split("shipyard/validate/", 1)[1].split(":")[0]
+        for marker, label in _COMPONENTS:
+            if marker in frame:
+                return label
+    return _short(python[-1] if python else (frames[-1] if frames else "?"))
 
 
 # -- report ------------------------------------------------------------------------------
