@@ -19,11 +19,11 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._html import page, write_atomic
 from . import _plots
 from ._evaluation import Evaluation
 from .metrics import MetricInfo, metric_info
@@ -85,19 +85,7 @@ def write_evaluation_report(
         ``path``.
     """
     text = render_evaluation_report(evaluation, title=title, meta=meta)
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(path, text)
 
 
 # -- page parts --------------------------------------------------------------------------------
@@ -473,13 +461,4 @@ footer{color:#8c959f;font-size:12px;text-align:center}
 
 
 def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # No script, no network: images are data: URIs, styles inline.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "img-src data:; style-src 'unsafe-inline'\">"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body><main>\n{body}\n<footer>Made by Shipyard</footer></main></body></html>\n"
-    )
+    return page(title, body, _CSS)

@@ -21,7 +21,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .._html import page, write_atomic
 from .drift import JS_THRESHOLD, KS_THRESHOLD, P_VALUE_THRESHOLD, PSI_THRESHOLD, compare
 from .stats import ColumnStatistics, DatasetStatistics, Statistics
 
@@ -199,19 +199,7 @@ def write_report(
         max_features=max_features,
         drift=drift,
     )
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(path, text)
 
 
 # -- choosing what to show ---------------------------------------------------------------
@@ -1019,13 +1007,4 @@ footer{color:#8c959f;font-size:12px;text-align:center}
 
 
 def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # No script, no network: images are data: URIs, styles inline.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "img-src data:; style-src 'unsafe-inline'\">"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body><main>\n{body}\n<footer>Made by Shipyard</footer></main></body></html>\n"
-    )
+    return page(title, body, _CSS)
