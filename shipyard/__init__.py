@@ -33,11 +33,14 @@ _API = {
     "get_run": "shipyard.pipeline.api",
     "load_artifact": "shipyard.pipeline.api",
     "Project": "shipyard.pipeline.project",
+    "register_model": "shipyard.registry.imports",
+    "load_bundle": "shipyard.bundle",
 }
 
 __all__ = sorted([*_API, "pipeline", "step", "__version__"])
 
 if TYPE_CHECKING:
+    from .bundle import load_bundle as load_bundle
     from .pipeline.api import get_run as get_run
     from .pipeline.api import load_artifact as load_artifact
     from .pipeline.api import runs as runs
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from .pipeline.results import Run as Run
     from .pipeline.runner import run as run
     from .pipeline.tracking import start_run as start_run
+    from .registry.imports import register_model as register_model
 
 
 def __getattr__(name: str) -> Any:

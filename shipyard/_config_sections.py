@@ -306,7 +306,7 @@ class TrainConfig(Section):
     )
     estimator: ImportPath | None = Field(
         default=None,
-        description="Estimator or torch module class, e.g. 'sklearn.linear_model:Ridge'.",
+        description="scikit-learn estimator class, e.g. 'sklearn.linear_model:Ridge'.",
     )
     function: CallableTarget | None = Field(
         default=None, description="'file.py:fn' that trains (algorithm 'function')."
@@ -329,11 +329,17 @@ class TrainConfig(Section):
                 f"function={self.function!r} needs algorithm 'function';"
                 f" algorithm is {algorithm!r}",
             )
-        if self.estimator is not None and algorithm not in ("sklearn", "torch"):
+        if self.estimator is not None and algorithm != "sklearn":
+            hint = (
+                "; torch trains Shipyard's built-in architectures (params.architecture: mlp"
+                " or resnet), so that a bundle holds weights and never code"
+                if algorithm == "torch"
+                else ""
+            )
             raise FieldError(
                 ("estimator",),
-                f"estimator={self.estimator!r} needs algorithm 'sklearn' or 'torch';"
-                f" algorithm is {algorithm!r}",
+                f"estimator={self.estimator!r} needs algorithm 'sklearn';"
+                f" algorithm is {algorithm!r}{hint}",
             )
         return self
 
@@ -479,9 +485,20 @@ class EvaluateConfig(Section):
         default=0, ge=0, le=100_000, description="Resamples for confidence intervals; 0: none."
     )
     gate: GateConfig = Field(default_factory=GateConfig, description="The evaluation gate.")
+    threshold: str | float = Field(
+        default="f1",
+        description="How a binary model's decision threshold is chosen on the eval split:"
+        " f1, youden, 'precision>=0.9', 'recall>=0.8', 'fpr<=0.05', or a fixed number.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
+        from .evaluate.threshold import check_threshold_rule
+
+        try:
+            check_threshold_rule(self.threshold)
+        except ValueError as exc:
+            raise FieldError(("threshold",), str(exc)) from None
         for metric in duplicates(self.metrics):
             raise FieldError(("metrics",), f"metric {metric!r} is listed twice")
         for metric in self.gate.thresholds:
@@ -503,3 +520,9 @@ class RegisterConfig(Section):
         default=None, description="Alias moved to the new version, e.g. 'production'."
     )
     force: bool = Field(default=False, description="Register even when the gate rejects it.")
+    description: str = Field(
+        default="", max_length=10_000, description="Free text kept with every version."
+    )
+    tags: dict[Name, str] = Field(
+        default_factory=dict, description="Labels kept with every version, e.g. team: risk."
+    )

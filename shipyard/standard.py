@@ -102,6 +102,9 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
             transform,
             evaluation,
             register=config.register.model_dump(mode="json"),
+            dataset=dataset,
+            statistics=stats,
+            key=data.key,
             root=str(root),
         )
 

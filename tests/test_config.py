@@ -93,6 +93,15 @@ def test_register_field_is_the_section(tmp_path: Path) -> None:
     assert config.register.alias == "production"
 
 
+def test_the_threshold_rule_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "evaluate:\n  threshold: 'precision>=0.9'\n"))
+    assert config.evaluate.threshold == "precision>=0.9"
+    assert load_config(write(tmp_path, "evaluate: {threshold: 0.3}\n")).evaluate.threshold == 0.3
+    err = error_of(write(tmp_path, "evaluate:\n  threshold: presicion>=0.9\n"))
+    assert err.field == "evaluate.threshold" and err.line == 2
+    assert "precision" in str(err)
+
+
 def test_importing_the_module_warns_nothing() -> None:
     code = "import shipyard.config"
     result = subprocess.run(

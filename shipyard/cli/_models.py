@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -243,3 +244,160 @@ def rollback_cmd(
 ) -> None:
     """Move an alias back to the version it pointed at before its last move."""
     _print_move(_registry().rollback(name, alias, reason=reason), "rolled back")
+
+
+def version_bundle(ref: str) -> tuple[ModelVersion, Any]:
+    """The version ``ref`` names and the folder of its bundle, checked against its digests."""
+    from ..errors import MaterializerError
+    from ..pipeline.project import Project
+    from ..registry import Registry
+
+    project = Project.discover()
+    version = Registry(project).get(ref)
+    manifest = project.artifacts.manifest(version.artifact)
+    if manifest.get("type") != "shipyard.bundle":
+        raise MaterializerError(
+            f"{version.ref} was registered before bundles existed (its artifact is a"
+            f" {manifest.get('type')}); run the pipeline again to register a version with a bundle"
+        )
+    return version, project.artifacts.path(version.artifact, verify=True)
+
+
+@models_app.command("export")
+def export_cmd(
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME@ALIAS", help="The version: NAME@ALIAS or NAME:VERSION.")
+    ],
+    dest: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DEST",
+            help="A new folder, or a .tar.gz file for the bundle as one archive.",
+        ),
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a version's bundle (docs/bundle.md) to a folder or a .tar.gz archive."""
+    from ..bundle._files import read_manifest
+    from ..bundle.bundle import copy_bundle
+    from ..errors import ConfigError
+
+    version, folder = version_bundle(ref)
+    if dest.exists():
+        raise ConfigError(f"{dest} exists; export writes a new folder or file")
+    if dest.name.endswith((".tar.gz", ".tgz")):
+        _archive(folder, dest, version.name)
+    else:
+        copy_bundle(folder, dest)
+    manifest = read_manifest(folder)
+    if json_out:
+        echo_json({"ref": version.ref, "path": str(dest), "files": len(manifest["files"]) + 1})
+        return
+    console().print(
+        f"exported {version.ref} ({manifest['framework']} {manifest['task']}) to {dest}\n"
+        f"serve it: shipyard serve --bundle {dest}; predict: shipyard predict --bundle {dest}"
+        " INPUT OUTPUT"
+    )
+
+
+def _archive(folder: Path, dest: Path, name: str) -> None:
+    """A .tar.gz of the bundle's files under one folder, written whole or not at all."""
+    import os
+    import tarfile
+    import tempfile
+
+    from ..bundle._files import MANIFEST, read_manifest
+
+    files = [*read_manifest(folder)["files"], MANIFEST]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for rel in sorted(files):
+                info = tar.gettarinfo(folder / rel, arcname=f"{name}/{rel}")
+                info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
+                info.mtime = 0
+                with open(folder / rel, "rb") as fh:
+                    tar.addfile(info, fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@models_app.command("import")
+def import_cmd(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The saved model (.ubj/.json, .txt, .skops).")
+    ],
+    framework: Annotated[
+        str,
+        typer.Option("--framework", metavar="NAME", help="xgboost, lightgbm or sklearn."),
+    ],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The registered model.")],
+    signature: Annotated[
+        Path | None,
+        typer.Option(
+            "--signature",
+            metavar="SIGNATURE.json",
+            help='Input columns: ["a", "b"] or {"inputs": [{"name": "a", "type": "double"}]}.',
+        ),
+    ] = None,
+    example: Annotated[
+        Path | None,
+        typer.Option(
+            "--example", metavar="EXAMPLE.json", help="Input rows the model must predict."
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", metavar="TASK", help="binary, multiclass or regression."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", metavar="P", help="Binary decision threshold (0.5)."),
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", metavar="ALIAS", help="Alias to move to it.")
+    ] = None,
+    description: Annotated[
+        str, typer.Option("--description", metavar="TEXT", help="Free text.")
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a model trained outside Shipyard (a saved file), with a bundle like any other."""
+    from ..errors import ConfigError
+    from ..registry.imports import import_model_file, register_model
+
+    def read_json(path: Path | None, what: str) -> Any:
+        if path is None:
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", field=what) from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=str(path)
+            ) from None
+
+    model = import_model_file(file, framework)
+    version = register_model(
+        model,
+        name=name,
+        signature=read_json(signature, "--signature"),
+        example=read_json(example, "--example"),
+        task=task,
+        threshold=threshold,
+        description=description,
+        alias=alias,
+        source={"file": str(file.resolve())},
+    )
+    if json_out:
+        echo_json(version.to_dict())
+        return
+    console().print(
+        f"registered {version.ref} from {file} (imported, no gate ran)"
+        + (f" as {name}@{alias}" if alias else "")
+    )

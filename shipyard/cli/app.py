@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError
-from . import _inspect
+from . import _inspect, _predict
 from ._data import data_app
 from ._format import console, echo_json, fmt_bytes, short
 from ._models import models_app
@@ -155,6 +155,7 @@ def run_cmd(
 _inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --help
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+_predict.register(app)
 
 
 def _absolute_source(project: Any, source: str) -> str:

@@ -31,14 +31,9 @@ def _production(
         version = Registry(project).get(f"{model_name}@{alias}")
     except ReferenceError_:
         return None, None, None
-    props = version.properties
-    transform_digest = props.get("transform")
-    if not transform_digest:
-        return None, None, None
-    model = load_value(version.artifact, project.artifacts)
-    transform = load_value(transform_digest, project.artifacts)
-    x, _ = features_and_labels(transform, dataset, "eval", target, task)
-    return model.predict(x), props.get("threshold"), f"{model_name}:{version.version}"
+    bundle = load_value(version.artifact, project.artifacts)  # a Bundle, its files verified
+    x, _ = features_and_labels(bundle.transform, dataset, "eval", target, task)
+    return bundle.model.predict(x), bundle.threshold, f"{model_name}:{version.version}"
 
 
 @step(cache=False)
@@ -64,7 +59,7 @@ def evaluate_model(
     task = model.task
     x, y = features_and_labels(transform, dataset, "eval", target, task)
     score = model.predict(x)
-    threshold = choose_threshold(y, score, "f1") if task == "binary" else 0.5
+    threshold = choose_threshold(y, score, cfg.threshold) if task == "binary" else 0.5
     prod_score, prod_threshold, prod_ref = _production(
         root, model_name, cfg.gate.compare_to, dataset, target, task
     )

@@ -354,6 +354,11 @@ LAZY_BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "shipyard.train.model:TrainedModelMaterializer",
         ("shipyard.TrainedModel",),
     ),
+    "shipyard.torch_model": (
+        "shipyard.train.torch_model:TorchModelMaterializer",
+        ("shipyard.TorchModel",),
+    ),
+    "shipyard.bundle": ("shipyard.bundle.bundle:BundleMaterializer", ("shipyard.Bundle",)),
 }
 
 

@@ -37,24 +37,35 @@ TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 XY: TypeAlias = "tuple[np.ndarray, np.ndarray]"
 """Features (2-D, float32) and labels, as NumPy arrays of the same length."""
 
-# name -> "module:Class", imported only when chosen. `torch` arrives with its issue and
-# slots in here; names the config accepts but no trainer implements yet are listed apart
-# so that the error can say so instead of "unknown".
+# name -> "module:Class", imported only when chosen. Names the config accepts but no
+# trainer implements yet are listed apart (_PLANNED) so that the error can say so
+# instead of "unknown".
 TRAINERS: dict[str, str] = {
     "xgboost": "shipyard.train.xgboost:XGBoostTrainer",
     "lightgbm": "shipyard.train.lightgbm:LightGBMTrainer",
     "sklearn": "shipyard.train.sklearn:SklearnTrainer",
+    "torch": "shipyard.train.torch:TorchTrainer",
     "function": "shipyard.train.function:FunctionTrainer",
 }
-_PLANNED = {"torch": "the PyTorch trainer (MLP/ResNet) arrives with its own issue"}
+_PLANNED: dict[str, str] = {}
 
 # The package each trainer needs, checked when it is made (not imported: that is slow).
-_REQUIRES = {"xgboost": "xgboost", "lightgbm": "lightgbm", "sklearn": "sklearn"}
-_DISTRIBUTION = {"xgboost": "xgboost-cpu", "lightgbm": "lightgbm", "sklearn": "scikit-learn"}
+_REQUIRES = {"xgboost": "xgboost", "lightgbm": "lightgbm", "sklearn": "sklearn", "torch": "torch"}
+_DISTRIBUTION = {
+    "xgboost": "xgboost-cpu",
+    "lightgbm": "lightgbm",
+    "sklearn": "scikit-learn",
+    "torch": "torch==2.13.0",
+}
 
 # The trainer that can predict with, and explain, a model of each framework. A model
 # made by a user function is served by its framework's trainer.
-_BY_FRAMEWORK = {"xgboost": "xgboost", "lightgbm": "lightgbm", "sklearn": "sklearn"}
+_BY_FRAMEWORK = {
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "sklearn": "sklearn",
+    "torch": "torch",
+}
 
 
 @runtime_checkable

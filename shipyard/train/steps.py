@@ -82,7 +82,7 @@ def fit_features(
     return fitted
 
 
-@step(packages=("xgboost-cpu", "lightgbm", "scikit-learn"))
+@step(packages=("xgboost-cpu", "lightgbm", "scikit-learn", "torch"))
 def train_model(
     dataset: Dataset,
     transform: Any,

@@ -24,10 +24,23 @@ def test_unknown_algorithm_suggests_and_lists() -> None:
     assert "function, lightgbm, sklearn, torch, xgboost" in str(err)
 
 
-def test_torch_is_known_but_not_built_yet() -> None:
-    with pytest.raises(ConfigError, match="not available yet") as info:
-        make_trainer("torch")
-    assert info.value.field == "train.algorithm"
+def test_a_trainer_whose_package_is_missing_says_what_to_install() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["torch"] = None  # makes `import torch` raise ImportError
+        from shipyard.errors import ConfigError
+        from shipyard.train import make_trainer
+        try:
+            make_trainer("torch")
+        except ConfigError as exc:
+            assert exc.field == "train.algorithm" and "pip install torch==2.13.0" in str(exc), exc
+            print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_options_a_trainer_does_not_take() -> None:
