@@ -36,6 +36,8 @@ __all__ = ["LightGBMTrainer"]
 DEFAULT_ROUNDS = 100
 
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+# Shipyard's own switches, taken out before LightGBM sees the parameters.
+_OWN = ("watch_train",)
 # The first metric is the one early stopping watches.
 _METRICS = {"binary": ["binary_logloss", "auc"], "multiclass": ["multi_logloss", "multi_error"], "regression": ["rmse"]}  # fmt: skip
 # Objectives (with LightGBM's aliases) whose predictions are what the task promises.
@@ -54,7 +56,9 @@ _OBJECTIVES: dict[str, tuple[str, ...]] = {
 class LightGBMTrainer:
     """Gradient-boosted trees with LightGBM (``algorithm: lightgbm``).
 
-    Parameters are LightGBM's (any alias; recorded under the canonical name).
+    Parameters are LightGBM's (any alias; recorded under the canonical name), plus
+    ``watch_train`` (score the train split every round too, for its curve; default
+    false when there is an eval split).
     Defaults: the task's objective and metrics (binary_logloss+auc, multi_logloss+
     multi_error, rmse), ``num_iterations: 100``, ``num_threads`` = the CPUs available,
     ``deterministic`` with ``force_col_wise`` (the same model for the same seed), no
@@ -75,6 +79,12 @@ class LightGBMTrainer:
             list), an alias given twice, a refused value, or an objective that does
             not fit ``task``.
         """
+        watch = params.get("watch_train")
+        if watch is not None and not isinstance(watch, bool):
+            raise ConfigError(
+                f"watch_train must be true or false; got {watch!r}",
+                field="train.params.watch_train",
+            )
         p = _canonical(params)
         objective = p.setdefault("objective", _OBJECTIVE[task])
         if not isinstance(objective, str) or objective not in _OBJECTIVES[task]:
@@ -143,7 +153,10 @@ class LightGBMTrainer:
         dtrain = lightgbm.Dataset(
             data.X, label=data.y, feature_name=data.feature_names, free_raw_data=True
         )
-        valid_sets, valid_names = [dtrain], ["train"]
+        # The train split is scored every round only when asked (or when there is no eval
+        # split): on a large train split that costs as much as the training itself.
+        watch = bool(p.pop("watch_train", False)) or data.X_eval is None
+        valid_sets, valid_names = ([dtrain], ["train"]) if watch else ([], [])
         if data.X_eval is not None:
             valid_sets.append(lightgbm.Dataset(data.X_eval, label=data.y_eval, reference=dtrain))
             valid_names.append("eval")
@@ -233,12 +246,12 @@ def _canonical(params: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     given: dict[str, str] = {}
     for key, value in params.items():
-        name = aliases.get(key)
+        name = key if key in _OWN else aliases.get(key)
         if name is None:
             raise unknown_name(
                 "parameter",
                 key,
-                {n for n in aliases.values()},
+                {*aliases.values(), *_OWN},
                 field=f"train.params.{key}",
                 context="for LightGBM",
             )
@@ -257,7 +270,7 @@ def _probe(p: dict[str, Any], task: Task, *, given: Mapping[str, Any]) -> None:
     import lightgbm
     import numpy as np
 
-    own = ("num_iterations", "early_stopping_round")
+    own = ("num_iterations", "early_stopping_round", *_OWN)
     probe = {k: v for k, v in p.items() if k not in own} | {"num_threads": 1, "verbosity": -1}
     n = 16
     if task == "regression":

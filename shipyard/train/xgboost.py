@@ -47,7 +47,11 @@ _MULTICLASS = ("multi:softprob",)
 _NOT_REGRESSION = ("binary:", "multi:", "rank:", "survival:", "reg:logistic")
 
 # Parameters handled here rather than by the booster: name -> aliases.
-_OWN = {"num_boost_round": ("n_estimators", "num_rounds"), "early_stopping_rounds": ()}
+_OWN = {
+    "num_boost_round": ("n_estimators", "num_rounds"),
+    "early_stopping_rounds": (),
+    "watch_train": (),
+}
 # Names XGBoost reports in its config that no user sets.
 _INTERNAL = {
     "name", "num_feature", "num_target", "num_trees", "updater_seq", "debug_synchronize",
@@ -64,7 +68,8 @@ class XGBoostTrainer:
     """Gradient-boosted trees with XGBoost (``algorithm: xgboost``).
 
     Parameters are XGBoost's booster parameters, plus ``num_boost_round`` (alias
-    ``n_estimators``, default 100). Defaults: the task's objective (``binary:logistic``,
+    ``n_estimators``, default 100) and ``watch_train`` (score the train split every
+    round too, for its curve; default false when there is an eval split). Defaults: the task's objective (``binary:logistic``,
     ``multi:softprob``, ``reg:squarederror``), its eval metrics (auc+logloss, merror+
     mlogloss, rmse), ``tree_method: hist``, ``nthread`` = the CPUs available, and the
     seed given to :meth:`fit`.
@@ -100,6 +105,7 @@ class XGBoostTrainer:
         if p.get("booster") != "gblinear":
             p.setdefault("tree_method", "hist")
         p.setdefault("num_boost_round", DEFAULT_ROUNDS)
+        _check_watch_train(p)
         booster_params = {k: v for k, v in p.items() if k not in _OWN}
         _probe(booster_params, given=params)
         if task == "multiclass" and num_classes is None and user_classes is None:
@@ -147,7 +153,12 @@ class XGBoostTrainer:
             p["device"] = _device(device)
         _constraints_by_position(p, data.feature_names)
         dtrain, deval = _matrices(p, data)
-        evals = [(dtrain, "train")] + ([] if deval is None else [(deval, "eval")])
+        # The train split is scored every round only when asked (or when there is no eval
+        # split): on a large train split that doubles the time of each round.
+        watch = bool(p.pop("watch_train", False)) or deval is None
+        evals = ([(dtrain, "train")] if watch else []) + (
+            [] if deval is None else [(deval, "eval")]
+        )
         history: dict[str, list[float]] = {}
         sink = MetricSink() if tracking_active() else None
         log_params({**p, "num_boost_round": rounds, "early_stopping_rounds": stop})
@@ -433,3 +444,12 @@ def _matrices(p: Mapping[str, Any], data: Data) -> tuple[Any, Any]:
     return qtrain, xgboost.QuantileDMatrix(
         data.X_eval, label=data.y_eval, feature_names=names, nthread=nthread, ref=qtrain
     )
+
+
+def _check_watch_train(p: dict[str, Any]) -> None:
+    """``watch_train`` is Shipyard's own switch: a bool."""
+    if "watch_train" in p and not isinstance(p["watch_train"], bool):
+        raise ConfigError(
+            f"watch_train must be true or false; got {p['watch_train']!r}",
+            field="train.params.watch_train",
+        )

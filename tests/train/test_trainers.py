@@ -12,7 +12,7 @@ import pytest
 from sklearn import metrics
 
 import shipyard
-from shipyard.errors import DataValidationError
+from shipyard.errors import ConfigError, DataValidationError
 from shipyard.pipeline import materializers
 from shipyard.pipeline.materializers import load_value, save_value
 from shipyard.pipeline.project import Project
@@ -165,7 +165,10 @@ def test_predictions_survive_the_artifact_store(
 def test_metrics_are_logged_inside_a_run(
     name: str, binary: Split, project: Project, tmp_path: Path
 ) -> None:
-    many = {"xgboost": {"num_boost_round": 1000}, "lightgbm": {"num_iterations": 1000}}
+    many = {
+        "xgboost": {"num_boost_round": 1000, "watch_train": True},
+        "lightgbm": {"num_iterations": 1000, "watch_train": True},
+    }
     with shipyard.start_run(name="t", project=project) as run:
         model = fit(name, binary, tmp_path, params=many.get(name, {}))
     recorded = shipyard.get_run(run.id, project=project)
@@ -184,6 +187,23 @@ def test_metrics_are_logged_inside_a_run(
         assert recorded.metrics[f"importance.{top}"] == pytest.approx(imp[top])
     if name != "function":  # a function's params are its own, and here there are none
         assert recorded.params  # the parameters used, with the defaults filled in
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_the_train_split_is_scored_only_when_asked(
+    name: str, binary: Split, project: Project, tmp_path: Path
+) -> None:
+    """Scoring the train split every round doubles a round's time on large data."""
+    with shipyard.start_run(name="t", project=project) as run:
+        model = fit(name, binary, tmp_path)
+    assert not [k for k in model.metrics if k.startswith("train_")]
+    assert [k for k in model.metrics if k.startswith("eval_")]
+    assert not [
+        k for k in shipyard.get_run(run.id, project=project).metrics if k.startswith("train_")
+    ]
+    with pytest.raises(ConfigError, match="watch_train") as info:
+        make_trainer(name).validate({"watch_train": "yes"}, "binary")
+    assert info.value.field == "train.params.watch_train"
 
 
 @pytest.mark.parametrize("name", TRAINERS)
