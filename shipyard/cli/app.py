@@ -57,13 +57,51 @@ def _parse_kv(items: list[str], what: str) -> dict[str, str]:
 @app.command()
 def init(
     folder: Annotated[
-        Path, typer.Argument(metavar="[FOLDER]", help="Folder of the new project.")
+        Path,
+        typer.Argument(
+            metavar="[FOLDER | DATA_FILE]",
+            help="Folder of a new project, or a data file (.csv, .parquet, .jsonl) to write a"
+            " shipyard.yaml for.",
+        ),
     ] = Path("."),
-    name: Annotated[
-        str | None, typer.Option(metavar="NAME", help="Project name (the folder's name).")
+    target: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Column to predict; required with DATA_FILE."),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Project name (the folder's, or the data file's name)."),
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option(metavar="TASK", help="DATA_FILE: auto, binary, multiclass or regression."),
+    ] = "auto",
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", metavar="DIR", help="DATA_FILE: folder of the shipyard.yaml (default: here)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="DATA_FILE: overwrite an existing shipyard.yaml.")
+    ] = False,
 ) -> None:
-    """Scaffold a project: shipyard.yaml, a pipeline.py to start from, a .gitignore."""
+    """Scaffold a project, or write a working shipyard.yaml for DATA_FILE --target COLUMN."""
+    from ._init_data import init_command, is_data_file
+
+    if folder.is_file() or (is_data_file(folder) and not folder.is_dir()):
+        init_command(folder, target, name=name, task=task, directory=directory, force=force)
+        return
+    given = [
+        opt
+        for opt, value in (("--target", target), ("--dir", directory), ("--force", force))
+        if value
+    ] + (["--task"] if task != "auto" else [])
+    if given:
+        raise ConfigError(
+            f"{' and '.join(given)} need a data file (.csv, .parquet, .jsonl);"
+            f" {str(folder)!r} is a folder. Use: shipyard init DATA_FILE --target COLUMN"
+        )
     from ._scaffold import scaffold
 
     written = scaffold(folder, name)
