@@ -39,7 +39,8 @@ _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "reg
 # Shipyard's own switches, taken out before LightGBM sees the parameters.
 _OWN = ("watch_train",)
 # The first metric is the one early stopping watches.
-_METRICS = {"binary": ["binary_logloss", "auc"], "multiclass": ["multi_logloss", "multi_error"], "regression": ["rmse"]}  # fmt: skip
+# The loss only: each metric is computed on the eval split every round (see xgboost.py).
+_METRICS = {"binary": ["binary_logloss"], "multiclass": ["multi_logloss"], "regression": ["rmse"]}
 # Objectives (with LightGBM's aliases) whose predictions are what the task promises.
 _OBJECTIVES: dict[str, tuple[str, ...]] = {
     "binary": ("binary", "cross_entropy", "xentropy"),
@@ -59,8 +60,8 @@ class LightGBMTrainer:
     Parameters are LightGBM's (any alias; recorded under the canonical name), plus
     ``watch_train`` (score the train split every round too, for its curve; default
     false when there is an eval split).
-    Defaults: the task's objective and metrics (binary_logloss+auc, multi_logloss+
-    multi_error, rmse), ``num_iterations: 100``, ``num_threads`` = the CPUs available,
+    Defaults: the task's objective and its loss as the metric (binary_logloss,
+    multi_logloss, rmse; add others with ``metric``), ``num_iterations: 100``, ``num_threads`` = the CPUs available,
     ``deterministic`` with ``force_col_wise`` (the same model for the same seed), no
     console output, and the seed given to :meth:`fit`.
     """

@@ -62,7 +62,7 @@ def test_objective_must_fit_the_task(lgb: Any) -> None:
 
 def test_defaults_per_task(lgb: Any) -> None:
     p = lgb.validate({}, "binary")
-    assert p["objective"] == "binary" and p["metric"] == ["binary_logloss", "auc"]
+    assert p["objective"] == "binary" and p["metric"] == ["binary_logloss"]
     assert p["deterministic"] is True and p["force_col_wise"] is True and p["verbosity"] == -1
     assert lgb.validate({}, "multiclass", num_classes=3)["num_class"] == 3
     assert lgb.validate({"force_row_wise": True}, "regression").get("force_col_wise") is None

@@ -69,7 +69,7 @@ def test_objective_must_fit_the_task(xgb: Any, objective: str, task: str) -> Non
 
 def test_defaults_per_task(xgb: Any) -> None:
     p = xgb.validate({}, "binary")
-    assert p["objective"] == "binary:logistic" and p["eval_metric"] == ["auc", "logloss"]
+    assert p["objective"] == "binary:logistic" and p["eval_metric"] == ["logloss"]
     assert p["num_boost_round"] == 100 and p["tree_method"] == "hist"
     assert xgb.validate({}, "multiclass", num_classes=4)["num_class"] == 4
     assert xgb.validate({}, "regression")["eval_metric"] == ["rmse"]
