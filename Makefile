@@ -41,6 +41,8 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline_overhead.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/train_overhead.py
 
 clean:
 	rm -rf $(VENV) examples/quickstart/.shipyard examples/flights/.shipyard examples/flights/data
