@@ -31,9 +31,19 @@ def _production(
         version = Registry(project).get(f"{model_name}@{alias}")
     except ReferenceError_:
         return None, None, None
-    bundle = load_value(version.artifact, project.artifacts)  # a Bundle, its files verified
-    x, _ = features_and_labels(bundle.transform, dataset, "eval", target, task)
-    return bundle.model.predict(x), bundle.threshold, f"{model_name}:{version.version}"
+    from ..bundle import Bundle
+
+    value = load_value(version.artifact, project.artifacts)  # its files' digests checked
+    if isinstance(value, Bundle):
+        model, transform, threshold = value.model, value.transform, value.threshold
+    else:  # a version registered before bundles: the model, and its transform by digest
+        transform_digest = version.properties.get("transform")
+        if not transform_digest:
+            return None, None, None
+        model, threshold = value, version.properties.get("threshold")
+        transform = load_value(transform_digest, project.artifacts)
+    x, _ = features_and_labels(transform, dataset, "eval", target, task)
+    return model.predict(x), threshold, f"{model_name}:{version.version}"
 
 
 @step(cache=False)

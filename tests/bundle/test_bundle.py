@@ -322,3 +322,33 @@ def test_a_fresh_environment_from_the_lock_loads_the_bundle_and_predicts_the_sam
     )
     assert r.returncode == 0, r.stderr
     assert pq.read_table(out).equals(pq.read_table(here))
+
+
+def test_a_version_registered_before_bundles_is_still_the_gate_s_reference(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Stores from before bundles: production points at a bare model with its transform digest."""
+    folder = tmp_path / "old"
+    shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("exported"))
+    runs = json.loads(cli("runs", "--json", cwd=folder).stdout)
+    steps = json.loads(cli("show", runs[-1]["id"], "--json", cwd=folder).stdout)["steps"]
+    out = {s["node"]: s["outputs"] for s in steps}
+    project = Project.discover(folder)
+    try:
+        old = Registry(project).register(
+            "cancer",
+            out["train_model"]["output"],
+            blessed=True,
+            properties={"transform": out["fit_features"]["output"], "threshold": 0.5},
+            alias="production",
+        )
+    finally:
+        project.close()
+    r = cli("run", cwd=folder, timeout=600)
+    assert r.returncode == 0, r.stderr
+    new = json.loads(cli("models", "show", "cancer@production", "--json", cwd=folder).stdout)
+    assert new["version"] == old.version + 1
+    regression = [c for c in new["properties"]["gate"]["checks"] if c["check"] == "no_regression"]
+    assert regression and not regression[0]["skipped"]  # compared with the old version
+    r = cli("models", "export", f"cancer:{old.version}", str(tmp_path / "x"), cwd=folder)
+    assert r.returncode == 2 and "before bundles" in r.stderr
