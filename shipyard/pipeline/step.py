@@ -15,6 +15,7 @@ import textwrap
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ..errors import PipelineDefinitionError
@@ -122,6 +123,21 @@ def code_digest(fn: Callable[..., Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def source_digest(package: Path) -> str:
+    """sha256 over the ``.py`` files under ``package``, with their relative paths."""
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def shipyard_source_digest() -> str:
+    """:func:`source_digest` of the installed ``shipyard`` package (once per process)."""
+    return source_digest(Path(__file__).resolve().parents[1])
+
+
 class Step(Generic[P, R]):
     """A function wrapped by :func:`step`."""
 
@@ -140,7 +156,12 @@ class Step(Generic[P, R]):
 
     @functools.cached_property
     def code_digest(self) -> str:
-        return code_digest(self.fn)
+        own = code_digest(self.fn)
+        if self.fn.__module__.partition(".")[0] != "shipyard":
+            return own
+        # Shipyard's own steps (ingest, train, evaluate ...) call into the whole package:
+        # a change anywhere in it (a trainer, the transform) must miss the cache.
+        return hashlib.sha256(f"{own}:{shipyard_source_digest()}".encode()).hexdigest()
 
     @property
     def qualname(self) -> str:

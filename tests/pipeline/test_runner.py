@@ -365,3 +365,23 @@ def test_calling_the_pipeline_runs_it_in_the_current_project(project_dir: Path) 
     assert run.status == "succeeded" and run["double"] == [0, 2]
     assert (project_dir / ".shipyard" / "metadata.db").exists()
     assert os.getcwd() == str(project_dir)
+
+
+def test_a_change_anywhere_in_shipyard_misses_the_cache_of_its_own_steps(tmp_path: Path) -> None:
+    """train_model calls the trainers: editing one must change the step's code digest."""
+    import shutil
+
+    from shipyard.pipeline.step import code_digest, shipyard_source_digest, source_digest
+    from shipyard.train.steps import train_model
+
+    copy = tmp_path / "shipyard"
+    shutil.copytree(Path(shipyard.__file__).parent, copy)
+    before = source_digest(copy)
+    assert before == shipyard_source_digest()
+    xgb = copy / "train" / "xgboost.py"
+    xgb.write_text(xgb.read_text() + "\n# a change in a trainer\n")
+    assert source_digest(copy) != before
+    # Shipyard's own steps carry the package's digest; a user's step only its own code.
+    assert train_model.code_digest != code_digest(train_model.fn)
+    user = shipyard.step(lambda x: x)
+    assert user.code_digest == code_digest(user.fn)
