@@ -75,7 +75,7 @@ class ServeLimits(Section):
     max_body_bytes: int = Field(
         default=8 * 2**20, ge=1, description="Larger request bodies get 413."
     )
-    max_rows: int = Field(default=10_000, ge=1, description="Rows per request; more get 400.")
+    max_rows: int = Field(default=10_000, ge=1, description="Rows per request; more get 413.")
     timeout_ms: int = Field(
         default=5_000, ge=1, description="Deadline of a request; past it the answer is 504."
     )

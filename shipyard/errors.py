@@ -20,6 +20,7 @@ __all__ = [
     "MaterializerError",
     "PipelineDefinitionError",
     "ReferenceError_",
+    "RequestError",
     "ShipyardError",
     "StepFailedError",
     "StoreError",
@@ -142,6 +143,22 @@ class MaterializerError(ShipyardError, TypeError):
 
 class UnsafeArtifactError(MaterializerError):
     """The artifact is a pickle and the caller did not opt in to loading pickles."""
+
+
+class RequestError(ShipyardError, ValueError):
+    """A request the model server refuses: its HTTP status and a message naming the problem.
+
+    Parameters
+    ----------
+    message
+        What was wrong (the field, what was expected); never the payload itself.
+    status
+        The HTTP status: 400, 404, 413, 415, 503 or 504.
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def exit_code(error: BaseException) -> int:

@@ -1,5 +1,5 @@
-"""The standard pipeline that ``shipyard.yaml`` describes: ingest -> validate (-> the stages
-that later issues add: transform, train, evaluate, register).
+"""The standard pipeline that ``shipyard.yaml`` describes: ingest -> validate -> transform
+(-> tune) -> train -> evaluate -> register.
 
 Built from the config's sections; each stage is a step of its own package, so the
 graph, its cache and its lineage are those of any user pipeline.
@@ -30,6 +30,7 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
     from .evaluate.steps import evaluate_model
     from .registry.steps import register_model
     from .train.steps import fit_features, train_model
+    from .tune.steps import tune_model
     from .validate.steps import data_report, infer_data_schema, load_schema, validate_data
 
     data = config.data
@@ -80,13 +81,20 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
             key=data.key,
             anomalies=anomalies,
         )
-        model = train_model(
-            dataset,
-            transform,
-            train=config.train.model_dump(mode="json", by_alias=True),
-            target=data.target,
-            task=data.task,
-        )
+        train: Any = config.train.model_dump(mode="json", by_alias=True)
+        if config.tune.space:  # search first; training gets the best params merged in
+            train = tune_model(
+                dataset,
+                transform,
+                tune=config.tune.model_dump(mode="json"),
+                train=train,
+                target=data.target,
+                task=data.task,
+                metrics=list(config.evaluate.metrics),
+                threshold=config.evaluate.threshold,
+                root=str(root),
+            )
+        model = train_model(dataset, transform, train=train, target=data.target, task=data.task)
         evaluation, _report = evaluate_model(
             dataset,
             transform,

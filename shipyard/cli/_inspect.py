@@ -137,12 +137,26 @@ def print_reproduction(result: Any) -> None:
     out = console()
     table = _table("step", "outputs", "why")
     for n in result.nodes:
-        mark = "[green]identical[/]" if n["match"] else "[red]differ[/]"
+        compared = n.get("compared", "digests")
+        if compared == "metrics":
+            mark = "[green]within tolerance[/]" if n["match"] else "[red]beyond tolerance[/]"
+        elif compared == "explained":
+            mark = "[yellow]differ (inexact upstream)[/]"
+        else:
+            mark = "[green]identical[/]" if n["match"] else "[red]differ[/]"
         table.add_row(n["node"], mark, "; ".join(n["reasons"]) or "-")
     out.print(table)
     for name, (a, b) in result.packages_changed.items():
         out.print(f"package {name}: {a or 'absent'} -> {b or 'absent'}")
-    verdict = "reproduced: every output digest matches" if result.identical else "NOT reproduced"
+    if not result.identical:
+        verdict = "NOT reproduced"
+    elif result.exact:
+        verdict = "reproduced: every output digest matches"
+    else:
+        verdict = (
+            "reproduced within tolerance: inexact steps matched by their metrics,"
+            " every other output digest matches or differs only through them"
+        )
     out.print(f"{verdict} (original {result.original[:8]}, replay {result.replay[:8]})")
 
 
@@ -173,7 +187,10 @@ def runs(
     parent: Annotated[
         str | None, typer.Option(metavar="RUN", help="Only child runs of this run (trials).")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many runs.")] = 20,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="At most this many runs (default 20; all trials)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List runs, newest first, with their parameters and metrics."""
@@ -188,17 +205,18 @@ def runs(
     if filter_:
         keep = parse_filter(filter_)
         rows = [r for r in rows if keep(r)]
-    rows = rows[:limit]
+    rows = rows[: limit or (None if parent else 20)]
     if json_out:
         echo_json(rows)
         return
     table = _table("name", "id", "status", "started", "duration", "params", "metrics")
     for r in rows:
         took = (r["ended_at"] - r["created_at"]) if r["ended_at"] else None
+        state = r["tags"].get("tune.state")  # a trial: pruned and interrupted are worth seeing
         table.add_row(
             r["name"],
             r["id"][:8],
-            r["status"],
+            f"{r['status']} ({state})" if state in ("pruned", "interrupted") else r["status"],
             fmt_time(r["created_at"]),
             fmt_duration(took),
             " ".join(f"{k}={fmt_value(v)}" for k, v in r["params"].items()),

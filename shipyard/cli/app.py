@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError
-from . import _inspect, _predict
+from . import _inspect, _predict, _serve, _tune
 from ._data import data_app
 from ._format import console, echo_json, fmt_bytes, short
 from ._models import models_app
@@ -194,6 +194,8 @@ _inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 _predict.register(app)
+_serve.register(app)
+_tune.register(app)
 
 
 def _absolute_source(project: Any, source: str) -> str:
@@ -220,6 +222,7 @@ def reproduce(
                 "original": result.original,
                 "replay": result.replay,
                 "identical": result.identical,
+                "exact": result.exact,
                 "nodes": result.nodes,
                 "packages_changed": result.packages_changed,
             }

@@ -142,6 +142,7 @@ def execute(
         peak_rss_bytes=peak_rss_bytes(),
         metrics=ctx.metrics,
         params=ctx.params,
+        inexact=ctx.inexact,
     )
     return result
 

@@ -28,6 +28,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "mark_inexact",
 ]
 
 
@@ -41,6 +42,7 @@ class StepContext:
     scratch: Path | None = None  # a folder on the artifact store's filesystem, removed after
     metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    inexact: dict[str, Any] | None = None  # set by mark_inexact
     _counters: dict[str, int] = field(default_factory=dict)
 
     def next_step(self, key: str) -> int:
@@ -122,6 +124,16 @@ def log_params(values: dict[str, Any]) -> None:
     """Record several parameters at once."""
     for k, v in values.items():
         log_param(k, v)
+
+
+def mark_inexact(metrics: list[str], tolerance: float) -> None:
+    """Declare that this execution of the step cannot repeat exactly (a time budget,
+    parallel workers): ``shipyard reproduce`` then compares ``metrics`` it logged within
+    ``tolerance`` (relative) instead of its output digests. A no-op outside a step.
+    """
+    ctx = STEP.get()
+    if ctx is not None:
+        ctx.inexact = {"metrics": list(metrics), "tolerance": float(tolerance)}
 
 
 def current_seed() -> int:

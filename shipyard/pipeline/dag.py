@@ -181,13 +181,20 @@ class Pipeline:
         return merged
 
     def restore(self, recorded: dict[str, Any]) -> dict[str, Any]:
-        """Parameters as recorded (JSON) back to the declared types: strings to ``Path``."""
+        """Parameters as recorded (JSON) back to the declared types: strings to ``Path``.
+
+        Only the pipeline's own parameters: steps' ``log_param`` values share the run's
+        parameter table, and a resumed or replayed run must not pass them back in.
+        """
         import typing
 
         try:
             hints = typing.get_type_hints(self.fn)
         except Exception:  # noqa: BLE001 - unresolvable annotations: keep values as recorded
             hints = {}
+        declared = self.signature.parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in declared.values()):
+            recorded = {k: v for k, v in recorded.items() if k in declared}
         out = dict(recorded)
         for key, value in recorded.items():
             hint = hints.get(key)

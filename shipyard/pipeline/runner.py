@@ -491,6 +491,9 @@ class _Engine:
             self.store.log_metrics(self.run_id, result.get("metrics", []), exec_id, conn=conn)
             if result.get("params"):
                 self.store.upsert_params(conn, self.run_id, result["params"])
+            if ok and result.get("inexact"):  # what `reproduce` compares instead of digests
+                tag = {f"inexact.{node.name}": json.dumps(result["inexact"], sort_keys=True)}
+                self.store.replace_tags(conn, self.run_id, tag)
         if ok:
             self.done[node.name] = [o["digest"] for o in outputs]
             self.progress("done", node.name, values)

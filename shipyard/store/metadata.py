@@ -272,13 +272,24 @@ class MetadataStore:
                 )
         return run_id, name
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        metrics: Iterable[tuple[str, float, int, float]] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """End a run; its last ``metrics`` and ``tags`` go in the same transaction."""
         with self.write() as conn:
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
                 .values(status=status, ended_at=_now(), error=error)
             )
+            self.log_metrics(run_id, metrics, conn=conn)
+            self.replace_tags(conn, run_id, tags or {})
 
     def reopen_run(self, run_id: str, *, pid: int) -> None:
         """Mark a failed or interrupted run as running again (``--resume``)."""
@@ -303,13 +314,15 @@ class MetadataStore:
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         with self.write() as conn:
-            for k, v in tags.items():
-                conn.execute(
-                    delete(t.run_tags).where(
-                        and_(t.run_tags.c.run_id == run_id, t.run_tags.c.key == k)
-                    )
-                )
-                conn.execute(insert(t.run_tags).values(run_id=run_id, key=k, value=str(v)))
+            self.replace_tags(conn, run_id, tags)
+
+    def replace_tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
+        """Set run tags inside the caller's transaction, replacing earlier values."""
+        for k, v in tags.items():
+            conn.execute(
+                delete(t.run_tags).where(and_(t.run_tags.c.run_id == run_id, t.run_tags.c.key == k))
+            )
+            conn.execute(insert(t.run_tags).values(run_id=run_id, key=k, value=str(v)))
 
     def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         with self.write() as conn:
@@ -466,6 +479,16 @@ class MetadataStore:
             r["tags"] = tag_map.get(r["id"], {})
             r["metrics"] = metrics.get(r["id"], {})
         return rows
+
+    def execution_metrics(self, execution_id: str) -> dict[str, float]:
+        """The last value (by step) of each metric one step execution logged."""
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.metrics.c.key, t.metrics.c.value)
+                .where(t.metrics.c.execution_id == execution_id)
+                .order_by(t.metrics.c.step, t.metrics.c.id)
+            )
+            return {r.key: float(r.value) for r in rows}
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float, float]]:
         with self.read() as conn:

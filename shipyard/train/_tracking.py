@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .base import Task
@@ -58,6 +60,37 @@ class MetricSink:
         run = RUN.get()
         if run is not None:
             run.project.metadata.log_metrics(run.id, rows)
+
+
+CurveListener = Callable[[str, float, int], None]
+"""Called with ``(key, value, step)`` for each point of a training curve."""
+
+_LISTENER: contextvars.ContextVar[CurveListener | None] = contextvars.ContextVar(
+    "shipyard_curve_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def listening(listener: CurveListener) -> Iterator[None]:
+    """Send every curve point the trainers record inside the block to ``listener`` too.
+
+    Tuning's pruner listens this way: the listener may raise (``optuna.TrialPruned``)
+    to stop the training, and the exception leaves through the trainer's ``fit``.
+    """
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
+def curve_point(sink: MetricSink | None, key: str, value: float, step: int) -> None:
+    """Record one point of a training curve: to ``sink`` and to the listener, if any."""
+    if sink is not None:
+        sink.add(key, value, step)
+    listener = _LISTENER.get()
+    if listener is not None:
+        listener(key, float(value), int(step))
 
 
 def log_params(params: Mapping[str, Any]) -> None:

@@ -24,7 +24,7 @@ from ._data import (
     library_seed,
     model_params,
 )
-from ._tracking import MetricSink, log_importances, log_params, tracking_active
+from ._tracking import MetricSink, curve_point, log_importances, log_params, tracking_active
 from .base import XY, Task, unknown_name
 from .model import TrainedModel
 
@@ -223,8 +223,7 @@ def curve_callback(history: dict[str, list[float]], sink: MetricSink | None) -> 
             data, metric, value = item[0], item[1], float(item[2])
             key = f"{data}_{metric}"
             history.setdefault(key, []).append(value)
-            if sink is not None:
-                sink.add(key, value, env.iteration - env.begin_iteration)
+            curve_point(sink, key, value, env.iteration - env.begin_iteration)
 
     _curves.order = 15  # type: ignore[attr-defined]  # before early stopping (30) stops the loop
     return _curves

@@ -28,7 +28,7 @@ from ._data import (
     library_seed,
     model_params,
 )
-from ._tracking import MetricSink, eval_metrics, log_params, tracking_active
+from ._tracking import MetricSink, curve_point, eval_metrics, log_params, tracking_active
 from .base import XY, Task, unknown_name
 from .model import TrainedModel
 
@@ -310,8 +310,7 @@ def _train(
 
     def record(key: str, value: float, epoch: int) -> None:
         history.setdefault(key, []).append(value)
-        if sink is not None:
-            sink.add(key, value, epoch)
+        curve_point(sink, key, value, epoch)
 
     X = torch.from_numpy(data.X)  # no copy: batches are gathered from it
     y = _targets(data.y, task, net)

@@ -25,7 +25,7 @@ from ._data import (
     library_seed,
     model_params,
 )
-from ._tracking import MetricSink, log_importances, log_params, tracking_active
+from ._tracking import MetricSink, curve_point, log_importances, log_params, tracking_active
 from .base import XY, Task, unknown_name
 from .model import TrainedModel
 
@@ -253,8 +253,7 @@ def curve_callback(history: dict[str, list[float]], sink: MetricSink | None) -> 
                     value = float(last[0] if isinstance(last, tuple) else last)
                     key = f"{data}_{metric}"
                     history.setdefault(key, []).append(value)
-                    if sink is not None:
-                        sink.add(key, value, epoch)
+                    curve_point(sink, key, value, epoch)
             return False
 
     return _Curves()

@@ -1,0 +1,176 @@
+"""Running the server: uvicorn over bundle folders, in one process or several workers.
+
+The command resolves what it serves (registry references to bundle folders
+and versions) once, in the parent; each worker process then loads the
+bundles from their folders, with no store connection of its own. The plan
+travels to the workers in the ``SHIPYARD_SERVE_PLAN`` environment variable
+(JSON), because uvicorn starts workers from an import string.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ModelSource", "ServePlan", "app_from_env", "load_models", "run"]
+
+PLAN_ENV = "SHIPYARD_SERVE_PLAN"
+
+
+@dataclass
+class ModelSource:
+    """A bundle folder to serve and the version it is (``name`` from the bundle)."""
+
+    path: str
+    version: str
+    name: str = ""
+    ref: str | None = None
+
+
+@dataclass
+class ServePlan:
+    """What a worker serves and how: models, batching, limits, threads per model call."""
+
+    models: list[ModelSource]
+    settings: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+    trust_code: bool = False
+    root: str | None = None
+    poll_s: float = 1.0
+    log_dir: str | None = None
+    log_queue: int = 10_000
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "models": [vars(m) for m in self.models],
+                "settings": self.settings,
+                "threads": self.threads,
+                "trust_code": self.trust_code,
+                "root": self.root,
+                "poll_s": self.poll_s,
+                "log_dir": self.log_dir,
+                "log_queue": self.log_queue,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ServePlan:
+        raw = json.loads(text)
+        return cls(
+            models=[ModelSource(**m) for m in raw["models"]],
+            settings=dict(raw["settings"]),
+            threads=int(raw["threads"]),
+            trust_code=bool(raw["trust_code"]),
+            root=raw.get("root"),
+            poll_s=float(raw.get("poll_s", 1.0)),
+            log_dir=raw.get("log_dir"),
+            log_queue=int(raw.get("log_queue", 10_000)),
+        )
+
+
+def load_models(plan: ServePlan) -> list[Any]:
+    """Load and warm every bundle of the plan (digests checked first)."""
+    from ..bundle import load_bundle
+    from ._model import ServedModel
+
+    models = []
+    for source in plan.models:
+        bundle = load_bundle(source.path, trust_code=plan.trust_code)
+        model = ServedModel(bundle, source.version, threads=plan.threads)
+        model.warm()
+        models.append(model)
+    return models
+
+
+def app_from_env() -> Any:
+    """uvicorn's factory in each worker: the app over the plan in ``SHIPYARD_SERVE_PLAN``."""
+    from .app import ServeSettings, create_app
+
+    plan = ServePlan.from_json(os.environ[PLAN_ENV])
+    watch = {m.name: m.ref for m in plan.models if m.ref}
+    return create_app(
+        load_models(plan),
+        ServeSettings(**plan.settings),
+        watch=watch or None,
+        root=plan.root,
+        poll_s=plan.poll_s,
+        threads=plan.threads,
+        log_dir=plan.log_dir,
+        log_queue=plan.log_queue,
+    )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's own logs plus Shipyard's access and error lines, all to stderr."""
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "p"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"p": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "shipyard.serve": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def run(
+    plan: ServePlan,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool = True,
+    announce: Any = None,
+) -> None:
+    """Serve the plan until interrupted (SIGINT/SIGTERM drain in-flight requests first).
+
+    Parameters
+    ----------
+    announce
+        Called with the URL once the socket is about to be served (the CLI prints it).
+    """
+    import uvicorn
+
+    os.environ[PLAN_ENV] = plan.to_json()
+    # OpenMP reads this when the model library first runs: set before any worker loads one.
+    os.environ.setdefault("OMP_NUM_THREADS", str(plan.threads))
+    with tempfile.TemporaryDirectory(prefix="shipyard-metrics-") as metrics_dir:
+        if workers > 1:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        config = _log_config()
+        if not access_log:
+            config["loggers"]["shipyard.serve.access"] = {"level": "WARNING"}
+        logging.config.dictConfig(config)
+        if announce is not None:
+            shown = f"[{host}]" if ":" in host else host
+            announce(f"http://{shown}:{port}")
+        sys.stdout.flush()
+        uvicorn.run(
+            "shipyard.serve._run:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=config,
+            timeout_graceful_shutdown=30,
+            server_header=False,
+            http="shipyard.serve._tcp:NoDelayHTTPProtocol",
+        )
+
+
+def bundle_version(folder: Path) -> str:
+    """The version of a bundle served without a store: the first 12 hex of its manifest's sha256."""
+    import hashlib
+
+    return hashlib.sha256((folder / "bundle.json").read_bytes()).hexdigest()[:12]

@@ -1,0 +1,441 @@
+"""The ASGI app: every protocol on one port, over models loaded before it serves.
+
+Each inference request is admitted (or 503 when the worker is at its
+concurrency limit), read within the size limit, decoded by its protocol,
+checked against the signature, batched with concurrent requests to the same
+model, and answered with the version that produced it. Bad input is a 4xx
+with a message naming the problem; anything else is a 500 with a generic
+message and the request id (the details go to the server log only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..errors import RequestError
+from . import _mlflow, _v2
+from ._batch import Batcher
+from ._http import check_media, json_body, json_response, read_body
+from ._log import PredictionLog
+from ._metrics import CONTENT_TYPE_LATEST, Metrics
+from ._model import ServedModel
+from ._openapi import docs_page, openapi
+from ._signature import Checked
+
+__all__ = ["ServeSettings", "create_app"]
+
+access_log = logging.getLogger("shipyard.serve.access")
+log = logging.getLogger("shipyard.serve")
+
+Handler = Callable[[Request, ServedModel, Batcher], Awaitable[Response]]
+_RID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class ServeSettings:
+    """The parts of the ``serve`` config a worker needs (plain values, no pydantic).
+
+    Parameters mirror :class:`shipyard.config.ServeConfig` and its ``limits``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
+        max_body_bytes: int = 8 * 2**20,
+        max_rows: int = 10_000,
+        timeout_ms: int = 5_000,
+        max_queue: int = 1_024,
+    ) -> None:
+        self.max_batch_size = max_batch_size
+        self.max_wait_ms = max_wait_ms
+        self.max_body_bytes = max_body_bytes
+        self.max_rows = max_rows
+        self.timeout_ms = timeout_ms
+        self.max_queue = max_queue
+
+    @classmethod
+    def from_config(cls, serve: Any) -> ServeSettings:
+        """From a :class:`shipyard.config.ServeConfig`."""
+        limits = serve.limits
+        return cls(
+            max_batch_size=serve.max_batch_size,
+            max_wait_ms=serve.max_wait_ms,
+            max_body_bytes=limits.max_body_bytes,
+            max_rows=limits.max_rows,
+            timeout_ms=limits.timeout_ms,
+            max_queue=limits.max_queue,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _error(protocol: str, status: int, message: str) -> dict[str, Any]:
+    if protocol == "mlflow":
+        code = {404: "RESOURCE_DOES_NOT_EXIST", 500: "INTERNAL_ERROR"}.get(status, "BAD_REQUEST")
+        return {"error_code": code, "message": message}
+    return {"error": message}
+
+
+class _Server:
+    def __init__(self, models: list[ServedModel], settings: ServeSettings) -> None:
+        if not models:
+            raise ValueError("serve at least one model")
+        self.models = {m.name: m for m in models}
+        self.default_name = models[0].name
+        self.settings = settings
+        self.metrics = Metrics()
+        self.batchers = {m.name: self._batcher(m) for m in models}
+        self.in_flight = 0
+        self.ready = False
+        self.prediction_log: PredictionLog | None = None
+        self._ids = itertools.count(1)
+        self._prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
+
+    def swap(self, model: ServedModel) -> Batcher:
+        """Serve ``model`` in place of the one of its name; return the old one's batcher.
+
+        Model and batcher change together with no ``await`` between: a request
+        sees either the old pair or the new one, and requests already queued
+        finish on the old version.
+        """
+        old = self.batchers[model.name]
+        self.batchers[model.name] = self._batcher(model)
+        self.models[model.name] = model
+        return old
+
+    def _batcher(self, model: ServedModel) -> Batcher:
+        sizes = self.metrics.batch_size.labels(model.name)
+        depth = self.metrics.queue_depth.labels(model.name)
+
+        def observe(batch: int, queued: int) -> None:
+            sizes.observe(batch)
+            depth.set(queued)
+
+        return Batcher(
+            model,
+            max_batch_size=self.settings.max_batch_size,
+            max_wait_s=self.settings.max_wait_ms / 1000,
+            max_rows=self.settings.max_rows,
+            observe=observe,
+        )
+
+    def _request_id(self, request: Request) -> str:
+        given = request.headers.get("x-request-id")
+        if given and len(given) <= 128 and _RID_CHARS.issuperset(given):
+            return given
+        return f"{self._prefix}{next(self._ids)}"
+
+    def _model(self, request: Request) -> ServedModel:
+        params = request.path_params
+        name = params.get("name")
+        if name is None:
+            return self.models[self.default_name]
+        model = self.models.get(name)
+        if model is None:
+            raise RequestError(f"unknown model; served: {', '.join(self.models)}", 404)
+        version = params.get("version")
+        if version is not None and version != model.version:
+            raise RequestError(f"model {model.name!r} serves version {model.version} only", 404)
+        return model
+
+    def inference(
+        self, protocol: str, handler: Handler
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            start = time.perf_counter()
+            rid = self._request_id(request)
+            model: ServedModel | None = None
+            if self.in_flight >= self.settings.max_queue:
+                self.metrics.rejected.inc()
+                response = json_response(
+                    _error(protocol, 503, "the server is at its concurrency limit; retry"),
+                    503,
+                    {"Retry-After": "1"},
+                )
+            else:
+                self.in_flight += 1
+                self.metrics.in_flight.inc()
+                batcher = None
+                error: BaseException | None = None
+                try:
+                    model = self._model(request)
+                    batcher = self.batchers[model.name]
+                    batcher.arriving += 1
+                    response = await handler(request, model, batcher)
+                except RequestError as exc:
+                    error = exc
+                    response = json_response(_error(protocol, exc.status, str(exc)), exc.status)
+                except Exception as exc:
+                    error = exc
+                    log.exception("request %s failed", rid)
+                    response = json_response(
+                        _error(protocol, 500, f"internal error (request id {rid})"), 500
+                    )
+                finally:
+                    if (
+                        batcher is not None
+                        and batcher.arriving > 0
+                        and not hasattr(request.state, "submitted")
+                    ):
+                        batcher.arriving -= 1
+                    self.in_flight -= 1
+                    self.metrics.in_flight.dec()
+            response.headers["X-Request-Id"] = rid
+            name, version = ("", "")
+            if model is not None:
+                name, version = model.name, model.version
+                response.headers["X-Shipyard-Model-Version"] = version
+            seconds = time.perf_counter() - start
+            if self.prediction_log is not None and model is not None:
+                logged = getattr(request.state, "logged", None)
+                if logged is not None and response.status_code == 200:
+                    self.prediction_log.answered(model, rid, logged[0], logged[1], seconds * 1000)
+                elif response.status_code >= 400:
+                    exc_ = error if error is not None else RequestError("refused", 503)
+                    self.prediction_log.refused(
+                        model, rid, response.status_code, exc_, seconds * 1000
+                    )
+            self.metrics.requests.labels(name, version, str(response.status_code)).inc()
+            self.metrics.duration.labels(name, protocol).observe(seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    orjson.dumps(
+                        {
+                            "request_id": rid,
+                            "method": request.method,
+                            "path": request.url.path,
+                            "status": response.status_code,
+                            "ms": round(seconds * 1000, 3),
+                            "model": name,
+                            "version": version,
+                        }
+                    ).decode()
+                )
+            return response
+
+        return endpoint
+
+    async def predict(
+        self,
+        request: Request,
+        batcher: Batcher,
+        columns: Checked,
+        rows: int,
+    ) -> pa.Table:
+        """Run checked columns through the model's batcher (zero rows skip the model)."""
+        request.state.submitted = True
+        batcher.arriving -= 1
+        if rows > self.settings.max_rows:
+            raise RequestError(
+                f"a batch of {rows:,} rows is over the limit of {self.settings.max_rows:,} rows"
+                " (limits.max_rows)",
+                413,
+            )
+        if rows == 0:
+            return batcher.model.empty()
+        deadline = time.monotonic() + self.settings.timeout_ms / 1000
+        table = await batcher.submit(columns, rows, deadline)
+        if self.prediction_log is not None:
+            request.state.logged = (columns, table)
+        return table
+
+    # -- protocols ------------------------------------------------------------------
+
+    async def v2_infer(self, request: Request, model: ServedModel, batcher: Batcher) -> Response:
+        header_length = request.headers.get("inference-header-content-length")
+        accepted = ("application/json", "application/octet-stream")
+        check_media(request, accepted)
+        body = await read_body(request, self.settings.max_body_bytes)
+        columns, rows, header = _v2.decode_request(model, body, header_length)
+        _v2.check_outputs(model, header)
+        table = await self.predict(request, batcher, columns, rows)
+        content, headers = _v2.encode_response(model, table, header)
+        media = "application/octet-stream" if headers else "application/json"
+        return Response(content, headers=headers, media_type=media)
+
+    async def invocations(self, request: Request, model: ServedModel, batcher: Batcher) -> Response:
+        kind = check_media(request, ("application/json", "text/csv"))
+        body = await read_body(request, self.settings.max_body_bytes)
+        if kind == "text/csv":
+            columns, rows = _mlflow.decode_csv(model.signature, body)
+        else:
+            columns, rows = _mlflow.decode_invocations(model.signature, json_body(body))
+        table = await self.predict(request, batcher, columns, rows)
+        return json_response({"predictions": _mlflow.records(table)})
+
+    async def plain(self, request: Request, model: ServedModel, batcher: Batcher) -> Response:
+        check_media(request, ("application/json",))
+        body = await read_body(request, self.settings.max_body_bytes)
+        columns, rows = _mlflow.decode_predict(model.signature, json_body(body))
+        table = await self.predict(request, batcher, columns, rows)
+        return json_response(
+            {
+                "model": model.name,
+                "model_version": model.version,
+                "predictions": _mlflow.records(table),
+            }
+        )
+
+    # -- metadata, health -----------------------------------------------------------
+
+    async def server_metadata(self, request: Request) -> Response:
+        return json_response(
+            {"name": "shipyard", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
+
+    async def live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def server_ready(self, request: Request) -> Response:
+        return json_response({"ready": self.ready}, 200 if self.ready else 503)
+
+    async def model_metadata(self, request: Request) -> Response:
+        try:
+            model = self._model(request)
+        except RequestError as exc:
+            return json_response({"error": str(exc)}, exc.status)
+        return json_response(
+            _v2.model_metadata(model), headers={"X-Shipyard-Model-Version": model.version}
+        )
+
+    async def model_ready(self, request: Request) -> Response:
+        try:
+            model = self._model(request)
+        except RequestError as exc:
+            return json_response({"error": str(exc)}, exc.status)
+        return json_response(
+            {"name": model.name, "ready": self.ready},
+            200 if self.ready else 503,
+            {"X-Shipyard-Model-Version": model.version},
+        )
+
+    async def ping(self, request: Request) -> Response:
+        status = 200 if self.ready else 503
+        return Response(b"\n", status, media_type="text/plain")
+
+    async def version(self, request: Request) -> Response:
+        return Response(__version__.encode(), media_type="text/plain")
+
+    async def metrics_route(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_route(self, request: Request) -> Response:
+        return json_response(openapi(list(self.models.values())))
+
+    async def docs_route(self, request: Request) -> Response:
+        return HTMLResponse(docs_page(openapi(list(self.models.values()))))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "no such route", 405: "method not allowed on this route"}
+    message = messages.get(exc.status_code, str(exc.detail))
+    return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))
+
+
+def create_app(
+    models: list[ServedModel],
+    settings: ServeSettings | None = None,
+    *,
+    watch: dict[str, str] | None = None,
+    root: str | None = None,
+    poll_s: float = 1.0,
+    threads: int = 1,
+    log_dir: str | None = None,
+    log_queue: int = 10_000,
+) -> Starlette:
+    """The server's ASGI app over loaded models (the first one answers ``/predict``).
+
+    Parameters
+    ----------
+    models
+        The models served, by name.
+    settings
+        Batching and limits; defaults as in :class:`shipyard.config.ServeConfig`.
+    watch, root, poll_s, threads
+        Hot swap: model name to the ``NAME@ALIAS`` it follows in the registry of
+        the project at ``root``, polled every ``poll_s`` seconds; new versions
+        are loaded with ``threads`` threads per model call.
+    log_dir, log_queue
+        The prediction log: its folder (None: no log) and the requests its
+        queue holds before rows are dropped (counted).
+    """
+    server = _Server(models, settings or ServeSettings())
+    s = server
+    infer = s.inference
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = watcher = None
+        if watch and root is not None:
+            from ._swap import Watcher
+
+            watcher = Watcher(server, watch, root, poll_s, threads)
+            app.state.watcher = watcher
+            task = asyncio.ensure_future(watcher.run())
+        if log_dir is not None:
+            server.prediction_log = PredictionLog(
+                log_dir, queue_size=log_queue, dropped=server.metrics.log_dropped.inc
+            )
+        server.ready = True
+        yield
+        server.ready = False
+        if server.prediction_log is not None:
+            server.prediction_log.close()
+        if task is not None and watcher is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            watcher.close()
+        for batcher in server.batchers.values():
+            await batcher.close()
+
+    routes = [
+        Route("/v2", s.server_metadata, methods=["GET"]),
+        Route("/v2/health/live", s.live, methods=["GET"]),
+        Route("/v2/health/ready", s.server_ready, methods=["GET"]),
+        Route("/v2/models/{name}", s.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", s.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", s.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", s.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/infer", infer("v2", s.v2_infer), methods=["POST"]),
+        Route(
+            "/v2/models/{name}/versions/{version}/infer",
+            infer("v2", s.v2_infer),
+            methods=["POST"],
+        ),
+        Route("/ping", s.ping, methods=["GET"]),
+        Route("/health", s.ping, methods=["GET"]),
+        Route("/version", s.version, methods=["GET"]),
+        Route("/invocations", infer("mlflow", s.invocations), methods=["POST"]),
+        Route("/models/{name}/invocations", infer("mlflow", s.invocations), methods=["POST"]),
+        Route("/predict", infer("predict", s.plain), methods=["POST"]),
+        Route("/models/{name}/predict", infer("predict", s.plain), methods=["POST"]),
+        Route("/metrics", s.metrics_route, methods=["GET"]),
+        Route("/openapi.json", s.openapi_route, methods=["GET"]),
+        Route("/docs", s.docs_route, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
+    app.state.server = server
+    return app
