@@ -322,6 +322,56 @@ def test_a_fresh_environment_from_the_lock_loads_the_bundle_and_predicts_the_sam
     )
     assert r.returncode == 0, r.stderr
     assert pq.read_table(out).equals(pq.read_table(here))
+    _serve_the_containerfile_command(venv, exported, tmp_path)
+
+
+def _serve_the_containerfile_command(venv: Path, bundle: Path, tmp_path: Path) -> None:
+    """The Containerfile's CMD, run in the fresh environment (no image: no registry here)."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    cmd = json.loads((bundle / "Containerfile").read_text().split("CMD ", 1)[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The image serves /bundle on all interfaces, port 8080; here the same command on loopback.
+    swap = {"/bundle": str(bundle), "0.0.0.0": "127.0.0.1", "8080": str(port)}  # noqa: S104
+    argv = [str(venv / "bin" / cmd[0]), *(swap.get(a, a) for a in cmd[1:])]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(argv, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the server did not become ready in 90 s"
+            time.sleep(0.3)
+        bundle_here = load_bundle(bundle)
+        example = bundle_here.input_example()[:2]
+        request = urllib.request.Request(
+            f"{base}/predict",
+            data=json.dumps({"records": example}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as r:
+            body = json.loads(r.read())
+        expected = bundle_here.predict(pa.Table.from_pylist(example)).to_pylist()
+        assert [p["label"] for p in body["predictions"]] == [e["label"] for e in expected]
+        assert [p["probability"] for p in body["predictions"]] == pytest.approx(
+            [e["probability"] for e in expected]
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_a_version_registered_before_bundles_is_still_the_gate_s_reference(
