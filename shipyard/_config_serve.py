@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ._config_types import (
     Duration,
@@ -58,11 +59,27 @@ class ServeAuth(Section):
 
     enabled: bool = Field(default=False, description="Require a token on every route.")
     tokens: list[AuthToken] = Field(default_factory=list, description="Accepted tokens.")
+    tokens_file: Path | None = Field(
+        default=None,
+        description="File of lines 'TOKEN [inference,admin]', read when the server starts.",
+    )
+    tokens_env: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Variable holding 'TOKEN [SCOPES]' entries split by ';', read at start.",
+    )
+    open_routes: list[Literal["/metrics", "/docs", "/openapi.json"]] = Field(
+        default_factory=list, description="Routes opened to requests without a token."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ServeAuth:
-        if self.enabled and not self.tokens:
-            raise FieldError(("tokens",), "enabled=true needs at least one token")
+        sources = self.tokens or self.tokens_file is not None or self.tokens_env is not None
+        if self.enabled and not sources:
+            raise FieldError(
+                ("tokens",),
+                "enabled=true needs at least one token (tokens, tokens_file or tokens_env)",
+            )
         values = [t.token.get_secret_value() for t in self.tokens]
         if len(set(values)) != len(values):
             raise FieldError(("tokens",), "the same token is listed twice")
@@ -117,6 +134,19 @@ class ServeConfig(Section):
     log: PredictionLogConfig = Field(
         default_factory=PredictionLogConfig, description="Prediction log."
     )
+
+    @field_validator("traffic", mode="before")
+    @classmethod
+    def _traffic_map(cls, value: Any) -> Any:
+        # The short form {"name:3": 90, "name:4": 10}.
+        if isinstance(value, dict):
+            return [{"ref": ref, "weight": weight} for ref, weight in value.items()]
+        return value
+
+    @field_validator("shadow", mode="before")
+    @classmethod
+    def _one_shadow(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> ServeConfig:

@@ -20,13 +20,15 @@ __all__ = ["register"]
 
 def _serve_config(*, need_project: bool) -> Any:
     """The project's ``serve`` section, or the defaults outside a project (``--bundle``)."""
-    from ..config import ServeConfig
+    from ..config import CONFIG_FILE, ServeConfig, find_project_root
     from ..pipeline.project import Project
 
     try:
         project = Project.discover()
     except ConfigError:
-        if need_project:
+        # Only a missing project falls back to the defaults: a broken shipyard.yaml
+        # (say auth enabled with no token) must not start a server without its auth.
+        if need_project or (find_project_root() / CONFIG_FILE).is_file():
             raise
         return ServeConfig()
     try:
@@ -36,7 +38,12 @@ def _serve_config(*, need_project: bool) -> Any:
 
 
 def _plan(
-    refs: list[str], bundle: Path | None, stack: contextlib.ExitStack, threads: int
+    refs: list[str],
+    bundle: Path | None,
+    stack: contextlib.ExitStack,
+    threads: int,
+    traffic: list[Any] | None = None,
+    shadow: list[str] | None = None,
 ) -> ServePlan:
     from ..bundle._files import read_manifest
     from ..bundle.bundle import extract_archive
@@ -54,13 +61,26 @@ def _plan(
             raise ConfigError(f"no bundle at {bundle}: expected a folder with bundle.json")
         name = str(read_manifest(folder).get("name", ""))
         source = ModelSource(str(folder), bundle_version(folder), name)
+        if traffic or shadow:
+            raise ConfigError("serve.traffic and serve.shadow need the registry, not --bundle")
         return ServePlan([source], threads=threads)
-    if not refs:
+    if not refs and not traffic:
         raise ConfigError("name the models: NAME@ALIAS ..., or --bundle DIR for an exported bundle")
     from ._models import version_bundle
 
     sources = []
     names = set()
+    # serve.traffic: versions of a model pinned (no hot swap), heaviest first (the primary).
+    for route in sorted(traffic or [], key=lambda r: -r.weight):
+        version, folder = version_bundle(route.ref)
+        source = ModelSource(str(folder), str(version.version), version.name, None, route.weight)
+        sources.append(source)
+    names = {source.name for source in sources}
+    # serve.shadow: versions sent a copy of each request of their model, answers compared.
+    for ref in shadow or []:
+        version, folder = version_bundle(ref)
+        source = ModelSource(str(folder), str(version.version), version.name, None, None, True)
+        sources.append(source)
     for ref in refs:
         version, folder = version_bundle(ref)
         if version.name in names:
@@ -135,17 +155,21 @@ def serve(
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol V2, MLflow scoring and /predict."""
     from ..serve import ServeSettings, threads_per_worker
+    from ..serve._auth import load_tokens
     from ..serve._run import run
 
     config = _serve_config(need_project=bundle is None)
     workers = workers or config.workers
     per_worker = threads_per_worker(workers, threads)
     with contextlib.ExitStack() as stack:
-        plan = _plan(list(refs or []), bundle, stack, per_worker)
+        plan = _plan(list(refs or []), bundle, stack, per_worker, config.traffic, config.shadow)
         plan.settings = ServeSettings.from_config(config).to_dict()
         plan.trust_code = trust_code
         plan.poll_s = poll
         plan.log_queue = config.log.queue_size
+        if config.auth.enabled:
+            plan.auth_tokens = load_tokens(config.auth)
+            plan.open_routes = list(config.auth.open_routes)
         if log_dir is not None:
             plan.log_dir = str(log_dir.resolve())
         elif config.log.enabled and plan.root is not None:

@@ -81,6 +81,13 @@ class Metrics:
             registry=r,
         )
 
+        self.shadow = Counter(
+            "shipyard_shadow_requests",
+            "Requests mirrored to a shadow version, by outcome: agree, disagree, error, skipped.",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         """The text exposition format, summed over workers in multiprocess mode."""
         if self.multiprocess:

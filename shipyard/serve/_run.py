@@ -32,6 +32,8 @@ class ModelSource:
     version: str
     name: str = ""
     ref: str | None = None
+    weight: float | None = None
+    shadow: bool = False
 
 
 @dataclass
@@ -46,6 +48,8 @@ class ServePlan:
     poll_s: float = 1.0
     log_dir: str | None = None
     log_queue: int = 10_000
+    auth_tokens: list[tuple[str, list[str]]] | None = None
+    open_routes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -58,6 +62,8 @@ class ServePlan:
                 "poll_s": self.poll_s,
                 "log_dir": self.log_dir,
                 "log_queue": self.log_queue,
+                "auth_tokens": self.auth_tokens,
+                "open_routes": self.open_routes,
             }
         )
 
@@ -73,6 +79,10 @@ class ServePlan:
             poll_s=float(raw.get("poll_s", 1.0)),
             log_dir=raw.get("log_dir"),
             log_queue=int(raw.get("log_queue", 10_000)),
+            auth_tokens=[(t, list(s)) for t, s in raw["auth_tokens"]]
+            if raw.get("auth_tokens") is not None
+            else None,
+            open_routes=list(raw.get("open_routes", [])),
         )
 
 
@@ -95,9 +105,10 @@ def app_from_env() -> Any:
     from .app import ServeSettings, create_app
 
     plan = ServePlan.from_json(os.environ[PLAN_ENV])
-    watch = {m.name: m.ref for m in plan.models if m.ref}
+    watch = {m.name: m.ref for m in plan.models if m.ref and not m.shadow}
+    models = load_models(plan)
     return create_app(
-        load_models(plan),
+        [m for m, s in zip(models, plan.models, strict=True) if not s.shadow],
         ServeSettings(**plan.settings),
         watch=watch or None,
         root=plan.root,
@@ -105,6 +116,10 @@ def app_from_env() -> Any:
         threads=plan.threads,
         log_dir=plan.log_dir,
         log_queue=plan.log_queue,
+        auth_tokens=plan.auth_tokens,
+        open_routes=plan.open_routes,
+        weights=[m.weight for m in plan.models if not m.shadow],
+        shadows=[m for m, s in zip(models, plan.models, strict=True) if s.shadow],
     )
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ import orjson
 import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -31,6 +34,7 @@ from starlette.routing import Route
 from .. import __version__
 from ..errors import RequestError
 from . import _mlflow, _v2
+from ._auth import AuthMiddleware
 from ._batch import Batcher
 from ._http import check_media, json_body, json_response, read_body
 from ._log import PredictionLog
@@ -96,14 +100,37 @@ def _error(protocol: str, status: int, message: str) -> dict[str, Any]:
 
 
 class _Server:
-    def __init__(self, models: list[ServedModel], settings: ServeSettings) -> None:
+    def __init__(
+        self,
+        models: list[ServedModel],
+        settings: ServeSettings,
+        weights: list[float | None] | None = None,
+        shadows: list[ServedModel] | None = None,
+    ) -> None:
         if not models:
             raise ValueError("serve at least one model")
-        self.models = {m.name: m for m in models}
+        weights = weights or [None] * len(models)
+        # The first model of a name is its primary; later ones of that name are canaries.
+        self.models: dict[str, ServedModel] = {}
+        for m in models:
+            self.models.setdefault(m.name, m)
         self.default_name = models[0].name
         self.settings = settings
         self.metrics = Metrics()
-        self.batchers = {m.name: self._batcher(m) for m in models}
+        self.batchers = {m.name: self._batcher(m) for m in self.models.values()}
+        self.shadows = {m.name: (m, self._batcher(m)) for m in shadows or []}
+        self.shadow_tasks: set[asyncio.Task[None]] = set()
+        self.splits: dict[str, list[tuple[float, ServedModel, Batcher]]] = {}
+        for name in self.models:
+            pairs = [(w, m) for w, m in zip(weights, models, strict=True) if m.name == name]
+            if len(pairs) > 1:
+                total = sum(w or 0.0 for w, _ in pairs)
+                edge, split = 0.0, []
+                for w, m in pairs:
+                    edge += (w or 0.0) / total
+                    batcher = self.batchers[name] if m is self.models[name] else self._batcher(m)
+                    split.append((edge, m, batcher))
+                self.splits[name] = split
         self.in_flight = 0
         self.ready = False
         self.prediction_log: PredictionLog | None = None
@@ -144,18 +171,49 @@ class _Server:
             return given
         return f"{self._prefix}{next(self._ids)}"
 
-    def _model(self, request: Request) -> ServedModel:
+    def _model(self, request: Request, pick: bool = False) -> ServedModel:
+        """The model a request names; with ``pick``, a canary by weight when no version is named."""
         params = request.path_params
-        name = params.get("name")
-        if name is None:
-            return self.models[self.default_name]
+        name = params.get("name", self.default_name)
         model = self.models.get(name)
         if model is None:
             raise RequestError(f"unknown model; served: {', '.join(self.models)}", 404)
         version = params.get("version")
+        split = self.splits.get(model.name)
+        if split is not None:
+            if version is not None:
+                for _, m, _ in split:
+                    if m.version == version:
+                        return m
+                served = ", ".join(m.version for _, m, _ in split)
+                raise RequestError(f"model {model.name!r} serves versions {served} only", 404)
+            if pick:
+                return self._pick(split, request.headers.get("x-shipyard-key"))[0]
         if version is not None and version != model.version:
             raise RequestError(f"model {model.name!r} serves version {model.version} only", 404)
         return model
+
+    @staticmethod
+    def _pick(
+        split: list[tuple[float, ServedModel, Batcher]], key: str | None
+    ) -> tuple[ServedModel, Batcher]:
+        """A version by weight: sticky by the hash of ``key`` when given, else at random."""
+        if key is None:
+            point = random.random()  # noqa: S311 - a traffic split, not a secret
+        else:
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            point = int.from_bytes(digest, "big") / 2**64
+        for edge, model, batcher in split:
+            if point < edge:
+                return model, batcher
+        return split[-1][1], split[-1][2]
+
+    def batcher_of(self, model: ServedModel) -> Batcher:
+        """The batcher of a served model, primary or canary."""
+        for _, m, batcher in self.splits.get(model.name, ()):
+            if m is model:
+                return batcher
+        return self.batchers[model.name]
 
     def inference(
         self, protocol: str, handler: Handler
@@ -177,8 +235,8 @@ class _Server:
                 batcher = None
                 error: BaseException | None = None
                 try:
-                    model = self._model(request)
-                    batcher = self.batchers[model.name]
+                    model = self._model(request, pick=True)
+                    batcher = self.batcher_of(model)
                     batcher.arriving += 1
                     response = await handler(request, model, batcher)
                 except RequestError as exc:
@@ -200,6 +258,8 @@ class _Server:
                     self.in_flight -= 1
                     self.metrics.in_flight.dec()
             response.headers["X-Request-Id"] = rid
+            if response.status_code == 200:
+                self.mirror(request, rid)
             name, version = ("", "")
             if model is not None:
                 name, version = model.name, model.version
@@ -256,7 +316,40 @@ class _Server:
         table = await batcher.submit(columns, rows, deadline)
         if self.prediction_log is not None:
             request.state.logged = (columns, table)
+        if batcher.model.name in self.shadows:
+            request.state.shadow = (batcher.model, columns, rows, table)
         return table
+
+    def mirror(self, request: Request, rid: str) -> None:
+        """Send an answered request to its model's shadow, after the answer; compare, count."""
+        answered = getattr(request.state, "shadow", None)
+        if answered is None:
+            return
+        primary, columns, rows, table = answered
+        shadow, batcher = self.shadows[primary.name]
+        counter = self.metrics.shadow
+        if len(self.shadow_tasks) >= self.settings.max_queue:
+            counter.labels(shadow.name, shadow.version, "skipped").inc()
+            return
+
+        async def run() -> None:
+            try:
+                mine, theirs = shadow.signature, primary.signature
+                if mine.names != theirs.names or mine.types != theirs.types:
+                    # Columns checked for another signature would give the shadow garbage.
+                    raise RequestError("the shadow's input signature differs from the primary's")
+                deadline = time.monotonic() + self.settings.timeout_ms / 1000
+                got = await batcher.submit(columns, rows, deadline)
+                outcome = "agree" if got.equals(table) else "disagree"
+            except Exception:
+                # A failing shadow is counted and logged; the answer went out already.
+                log.warning("shadow %s:%s failed on request %s", shadow.name, shadow.version, rid)
+                outcome = "error"
+            counter.labels(shadow.name, shadow.version, outcome).inc()
+
+        task = asyncio.ensure_future(run())
+        self.shadow_tasks.add(task)
+        task.add_done_callback(self.shadow_tasks.discard)
 
     # -- protocols ------------------------------------------------------------------
 
@@ -362,6 +455,10 @@ def create_app(
     threads: int = 1,
     log_dir: str | None = None,
     log_queue: int = 10_000,
+    auth_tokens: list[tuple[str, list[str]]] | None = None,
+    open_routes: list[str] | None = None,
+    weights: list[float | None] | None = None,
+    shadows: list[ServedModel] | None = None,
 ) -> Starlette:
     """The server's ASGI app over loaded models (the first one answers ``/predict``).
 
@@ -378,8 +475,18 @@ def create_app(
     log_dir, log_queue
         The prediction log: its folder (None: no log) and the requests its
         queue holds before rows are dropped (counted).
+    auth_tokens, open_routes
+        Bearer tokens and their scopes (None: no authentication), and the
+        routes of :data:`~shipyard.serve._auth.OPENABLE` open without one.
+    weights
+        Canary: the share of each model among the models of its name (the
+        first of a name is the primary); a request picks one by weight, by the
+        hash of its ``X-Shipyard-Key`` header when given.
+    shadows
+        Models sent a copy of each answered request of their name, after the
+        answer; their outputs are compared with it and counted, never returned.
     """
-    server = _Server(models, settings or ServeSettings())
+    server = _Server(models, settings or ServeSettings(), weights, shadows)
     s = server
     infer = s.inference
 
@@ -406,7 +513,12 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             watcher.close()
-        for batcher in server.batchers.values():
+        for shadow_task in list(server.shadow_tasks):
+            shadow_task.cancel()
+        await asyncio.gather(*server.shadow_tasks, return_exceptions=True)
+        canaries = [b for split in server.splits.values() for _, _, b in split]
+        canaries += [b for _, b in server.shadows.values()]
+        for batcher in {id(b): b for b in [*server.batchers.values(), *canaries]}.values():
             await batcher.close()
 
     routes = [
@@ -434,8 +546,18 @@ def create_app(
         Route("/openapi.json", s.openapi_route, methods=["GET"]),
         Route("/docs", s.docs_route, methods=["GET"]),
     ]
+    middleware = []
+    if auth_tokens is not None:
+        middleware.append(
+            Middleware(
+                AuthMiddleware, routes=routes, tokens=auth_tokens, open_routes=open_routes or []
+            )
+        )
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+        middleware=middleware,
     )
     app.state.server = server
     return app
