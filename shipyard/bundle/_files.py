@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactIntegrityError, MaterializerError
+from ..store.artifacts import file_sha256
 
 __all__ = ["FORMAT", "MANIFEST", "hash_files", "runtime_lock", "verify_files"]
 
@@ -19,15 +20,6 @@ FORMAT = 1
 MANIFEST = "bundle.json"
 # Files a store or an archive adds beside a bundle's own: never part of it.
 _FOREIGN = frozenset({"_manifest.json"})
-_CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _walk(folder: Path) -> Iterable[tuple[str, Path]]:
@@ -41,7 +33,7 @@ def _walk(folder: Path) -> Iterable[tuple[str, Path]]:
 
 def hash_files(folder: Path) -> dict[str, str]:
     """sha256 of every file of the bundle at ``folder`` but the manifest, by relative path."""
-    return {rel: _sha256(path) for rel, path in _walk(folder)}
+    return {rel: file_sha256(path) for rel, path in _walk(folder)}
 
 
 def verify_files(folder: Path, recorded: Mapping[str, str]) -> None:
@@ -59,7 +51,7 @@ def verify_files(folder: Path, recorded: Mapping[str, str]) -> None:
             raise ArtifactIntegrityError(
                 f"bundle {folder}: {rel} is listed in {MANIFEST} but missing"
             )
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if digest != recorded[rel]:
             raise ArtifactIntegrityError(
                 f"bundle {folder}: {rel} does not match its digest in {MANIFEST}"
@@ -71,6 +63,13 @@ def verify_files(folder: Path, recorded: Mapping[str, str]) -> None:
             f"bundle {folder}: {sorted(present)[0]} is not listed in {MANIFEST}; a bundle"
             " holds only the files its manifest names"
         )
+
+
+def copy_files(src: Path, dest: Path, manifest: Mapping[str, Any]) -> None:
+    """Copy the bundle's own files (those ``manifest`` lists, and the manifest) into ``dest``."""
+    for rel in [*manifest["files"], MANIFEST]:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, dest / rel)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..pipeline.materializers import Materializer
 from ._files import (
     FORMAT,
     MANIFEST,
+    copy_files,
     hash_files,
     python_version,
     read_manifest,
@@ -360,9 +361,7 @@ def copy_bundle(src: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        for rel in [*manifest["files"], MANIFEST]:
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src / rel, tmp / rel)
+        copy_files(src, tmp, manifest)
         os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp makes 0700; a bundle is meant to be shared
         os.replace(tmp, dest)
     except BaseException:
@@ -381,9 +380,7 @@ class BundleMaterializer(Materializer):
         src = value.path if isinstance(value, Bundle) else Path(value)
         manifest = read_manifest(src)
         verify_files(src, manifest["files"])
-        for rel in [*manifest["files"], MANIFEST]:
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src / rel, folder / rel)
+        copy_files(src, folder, manifest)
         return {
             "framework": manifest["framework"],
             "task": manifest["task"],
