@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from _report import print_table
+
 GOAL_OVERHEAD_MS = 30.0  # engine overhead per step, first run on an empty store
 GOAL_CACHED_S = 1.0  # whole `shipyard run` process when every step is cached
 METAFLOW_PIN = "metaflow==2.19.*"  # the version the issue's figures come from
@@ -367,14 +369,6 @@ def _ratio(a: Samples | None, b: Samples | None) -> str:
 def per_step(run: Samples, base: Samples, steps: int) -> Samples:
     """Overhead per step of each repetition, paired with the baseline of the same repetition."""
     return Samples([(r - b) / steps for r, b in zip(run.values, base.values, strict=True)])
-
-
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

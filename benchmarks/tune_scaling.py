@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import print_table
 
 GOAL_SPEEDUP = 1.7  # trials per minute, 2 workers over 1
 GOAL_OVERHEAD_MS = 25.0  # per trial, outside the model's training, recorded in the store
@@ -189,14 +190,6 @@ def measure_plain_optuna(folder: Path, trials: int) -> dict[str, float]:
         study.optimize(objective, n_trials=trials)
         out[label] = 1000 * (time.perf_counter() - start) / trials
     return out
-
-
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
