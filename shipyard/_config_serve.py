@@ -43,8 +43,10 @@ class AuthToken(Section):
         description="The token, 16+ characters; write ${ENV_VAR}, not the value itself."
     )
     name: str | None = Field(default=None, description="Label shown in logs instead of the token.")
-    scopes: list[Literal["inference", "admin"]] = Field(
-        default=["inference"], min_length=1, description="inference, admin or both."
+    scopes: list[Literal["infer", "admin", "inference"]] = Field(
+        default=["infer"],
+        min_length=1,
+        description="infer, admin or both ('inference' is accepted for infer).",
     )
 
     @model_validator(mode="after")
@@ -61,7 +63,7 @@ class ServeAuth(Section):
     tokens: list[AuthToken] = Field(default_factory=list, description="Accepted tokens.")
     tokens_file: Path | None = Field(
         default=None,
-        description="File of lines 'TOKEN [inference,admin]', read when the server starts.",
+        description="File of lines 'TOKEN [infer,admin]', read when the server starts.",
     )
     tokens_env: str | None = Field(
         default=None,
@@ -109,6 +111,15 @@ class PredictionLogConfig(Section):
     queue_size: int = Field(
         default=10_000, ge=1, description="Rows buffered for the writer; more are dropped, counted."
     )
+    retention: Duration | None = Field(
+        default="30d",
+        description="Closed files older than this are deleted (e.g. '30d'); None: kept forever.",
+    )
+    max_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Size the folder's files may reach; the oldest go first. None: no limit.",
+    )
 
 
 class ServeConfig(Section):
@@ -119,6 +130,11 @@ class ServeConfig(Section):
     )
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port.")
     workers: int = Field(default=1, ge=1, description="Server processes.")
+    grace_period_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM, how long in-flight requests may take before the server exits.",
+    )
     max_batch_size: int = Field(
         default=64, ge=1, description="Most requests combined into one model call."
     )
@@ -135,7 +151,10 @@ class ServeConfig(Section):
         default_factory=PredictionLogConfig, description="Prediction log."
     )
 
-    @field_validator("traffic", mode="before")
+    # json_schema_input_type: the schema shows the short forms the validators accept.
+    @field_validator(
+        "traffic", mode="before", json_schema_input_type=list[TrafficRoute] | dict[str, float]
+    )
     @classmethod
     def _traffic_map(cls, value: Any) -> Any:
         # The short form {"name:3": 90, "name:4": 10}.
@@ -143,7 +162,7 @@ class ServeConfig(Section):
             return [{"ref": ref, "weight": weight} for ref, weight in value.items()]
         return value
 
-    @field_validator("shadow", mode="before")
+    @field_validator("shadow", mode="before", json_schema_input_type=list[str] | str)
     @classmethod
     def _one_shadow(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -207,9 +226,16 @@ class AlertConfig(Section):
         default="log", description="What an alert does."
     )
     url: str | None = Field(default=None, description="http(s) URL posted to (action webhook).")
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Alias a blessed retrained model moves to (action retrain); None: register.alias.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AlertConfig:
+        if self.alias is not None and self.action != "retrain":
+            raise FieldError(("alias",), f"alias needs action 'retrain'; action is {self.action!r}")
         if self.action == "webhook" and self.url is None:
             raise FieldError(("action",), "action 'webhook' needs a url")
         if self.url is not None and self.action != "webhook":

@@ -70,16 +70,19 @@ def _plan(
 
     sources = []
     names = set()
-    # serve.traffic: versions of a model pinned (no hot swap), heaviest first (the primary).
+    # serve.traffic: versions of a model, heaviest first (the primary); an alias is
+    # followed (hot swap), a NAME:VERSION pinned.
     for route in sorted(traffic or [], key=lambda r: -r.weight):
         version, folder = version_bundle(route.ref)
-        source = ModelSource(str(folder), str(version.version), version.name, None, route.weight)
+        follow = route.ref if "@" in route.ref else None
+        source = ModelSource(str(folder), str(version.version), version.name, follow, route.weight)
         sources.append(source)
     names = {source.name for source in sources}
     # serve.shadow: versions sent a copy of each request of their model, answers compared.
     for ref in shadow or []:
         version, folder = version_bundle(ref)
-        source = ModelSource(str(folder), str(version.version), version.name, None, None, True)
+        follow = ref if "@" in ref else None
+        source = ModelSource(str(folder), str(version.version), version.name, follow, None, True)
         sources.append(source)
     for ref in refs:
         version, folder = version_bundle(ref)
@@ -154,6 +157,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol V2, MLflow scoring and /predict."""
+    from ..config import parse_duration
     from ..serve import ServeSettings, threads_per_worker
     from ..serve._auth import load_tokens
     from ..serve._run import run
@@ -167,6 +171,10 @@ def serve(
         plan.trust_code = trust_code
         plan.poll_s = poll
         plan.log_queue = config.log.queue_size
+        plan.grace_s = config.grace_period_s
+        retention = config.log.retention
+        plan.log_retention_s = parse_duration(retention).total_seconds() if retention else None
+        plan.log_max_bytes = config.log.max_bytes
         if config.auth.enabled:
             plan.auth_tokens = load_tokens(config.auth)
             plan.open_routes = list(config.auth.open_routes)

@@ -1,11 +1,14 @@
 """Bearer-token authentication: a rule for every route and tokens compared in constant time.
 
 ``RULES`` maps each route's path to the scope it needs: ``None`` for the
-health routes (always open), ``"inference"`` or ``"admin"``. The rule is
+health routes (always open), ``"infer"`` or ``"admin"``. The rule is
 chosen by path alone, before routing, so an unknown method on a known route
 (DELETE, PATCH) is refused like any other request without a token; paths
 that match no route need a valid token too, so 404s tell nothing to
 strangers. A test fails when a route of the app has no rule here.
+
+The inference scope is named ``infer`` (issue 6); ``inference``, its first
+name, is still accepted in token files and config and means the same.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError
 
-__all__ = ["OPENABLE", "RULES", "AuthMiddleware", "load_tokens"]
+__all__ = ["OPENABLE", "RULES", "SCOPES", "AuthMiddleware", "load_tokens", "scope_names"]
 
 Scopes = frozenset[str]
 
@@ -32,41 +35,54 @@ RULES: dict[str, str | None] = {
     "/v2/health/ready": None,
     "/ping": None,
     "/health": None,
-    "/v2": "inference",
-    "/v2/models/{name}": "inference",
-    "/v2/models/{name}/versions/{version}": "inference",
-    "/v2/models/{name}/ready": "inference",
-    "/v2/models/{name}/versions/{version}/ready": "inference",
-    "/v2/models/{name}/infer": "inference",
-    "/v2/models/{name}/versions/{version}/infer": "inference",
-    "/version": "inference",
-    "/invocations": "inference",
-    "/models/{name}/invocations": "inference",
-    "/predict": "inference",
-    "/models/{name}/predict": "inference",
+    "/v2": "infer",
+    "/v2/models/{name}": "infer",
+    "/v2/models/{name}/versions/{version}": "infer",
+    "/v2/models/{name}/ready": "infer",
+    "/v2/models/{name}/versions/{version}/ready": "infer",
+    "/v2/models/{name}/infer": "infer",
+    "/v2/models/{name}/versions/{version}/infer": "infer",
+    "/version": "infer",
+    "/invocations": "infer",
+    "/models/{name}/invocations": "infer",
+    "/predict": "infer",
+    "/models/{name}/predict": "infer",
     "/metrics": "admin",
-    "/openapi.json": "inference",
-    "/docs": "inference",
+    "/openapi.json": "infer",
+    "/docs": "infer",
 }
 # Routes that ``serve.auth.open_routes`` may open to requests without a token.
 OPENABLE = ("/metrics", "/docs", "/openapi.json")
+SCOPES = ("infer", "admin")
+# Older names of a scope, still accepted.
+SYNONYMS = {"inference": "infer"}
+
+
+def scope_names(scopes: Iterable[str]) -> list[str]:
+    """Scopes with their synonyms replaced by the documented names (order kept, no repeats)."""
+    out: list[str] = []
+    for scope in scopes:
+        name = SYNONYMS.get(scope, scope)
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def parse_tokens(text: str, origin: str) -> list[tuple[str, list[str]]]:
-    """Lines ``TOKEN [SCOPE,SCOPE]`` (default scope inference; ``#`` starts a comment)."""
+    """Lines ``TOKEN [SCOPE,SCOPE]`` (default scope infer; ``#`` starts a comment)."""
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         parts = line.split("#", 1)[0].split()
         if not parts:
             continue
-        scopes = parts[1].split(",") if len(parts) > 1 else ["inference"]
-        bad = [s for s in scopes if s not in ("inference", "admin")]
+        scopes = parts[1].split(",") if len(parts) > 1 else ["infer"]
+        bad = [s for s in scopes if s not in SCOPES and s not in SYNONYMS]
         if len(parts) > 2 or bad or len(parts[0]) < 16:
             raise ConfigError(
-                f"{origin}, line {number}: expected 'TOKEN [inference,admin]' with a token of"
+                f"{origin}, line {number}: expected 'TOKEN [infer,admin]' with a token of"
                 " 16+ characters"
             )
-        out.append((parts[0], scopes))
+        out.append((parts[0], scope_names(scopes)))
     return out
 
 
@@ -78,7 +94,7 @@ def load_tokens(auth: Any) -> list[tuple[str, list[str]]]:
     ConfigError
         When a token line is malformed, the variable is unset, or auth is on with no token.
     """
-    tokens = [(t.token.get_secret_value(), list(t.scopes)) for t in auth.tokens]
+    tokens = [(t.token.get_secret_value(), scope_names(t.scopes)) for t in auth.tokens]
     if auth.tokens_file is not None:
         path = Path(auth.tokens_file)
         tokens += parse_tokens(path.read_text(), str(path))
@@ -103,7 +119,7 @@ class AuthMiddleware:
         open_routes: Iterable[str] = (),
     ) -> None:
         self.app = app
-        self.tokens = [(token.encode(), frozenset(scopes)) for token, scopes in tokens]
+        self.tokens = [(token.encode(), frozenset(scope_names(scopes))) for token, scopes in tokens]
         opened = set(open_routes)
         self.routes = [(r, None if r.path in opened else RULES[r.path]) for r in routes]
 
@@ -111,7 +127,7 @@ class AuthMiddleware:
         for route, needed in self.routes:
             if route.matches(scope)[0] != Match.NONE:
                 return needed
-        return "inference"
+        return "infer"
 
     def _scopes(self, header: bytes) -> Scopes | None:
         scheme, _, given = header.partition(b" ")

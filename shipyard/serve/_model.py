@@ -81,6 +81,9 @@ class ServedModel:
         model = bundle.model.model
         if bundle.model.framework == "xgboost" and hasattr(model, "set_param"):
             model.set_param({"nthread": threads})
+        # Every feature a float64 input passed through, in the signature's order: a checked
+        # matrix is then the model's input as it is (what the transform builds, in one cast).
+        self.direct = bundle.transform.compiled.numbers == self.signature.names
 
     @property
     def framework(self) -> str:
@@ -92,6 +95,9 @@ class ServedModel:
         matrices = [p for p in parts if isinstance(p, np.ndarray)]
         if len(matrices) == len(parts):
             matrix = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+            if self.direct:
+                scores = np.asarray(self.bundle.model.predict(matrix.astype(np.float32)))
+                return output_table(self.task, scores, threshold=self.bundle.threshold)
             return self.bundle.predict(sig.matrix_columns(matrix))
         dicts = [sig.matrix_columns(p) if isinstance(p, np.ndarray) else p for p in parts]
         if len(dicts) == 1:

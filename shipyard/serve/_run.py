@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import math
 import os
 import sys
 import tempfile
@@ -50,6 +51,9 @@ class ServePlan:
     log_queue: int = 10_000
     auth_tokens: list[tuple[str, list[str]]] | None = None
     open_routes: list[str] = field(default_factory=list)
+    grace_s: float = 30.0
+    log_retention_s: float | None = None
+    log_max_bytes: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -64,6 +68,9 @@ class ServePlan:
                 "log_queue": self.log_queue,
                 "auth_tokens": self.auth_tokens,
                 "open_routes": self.open_routes,
+                "grace_s": self.grace_s,
+                "log_retention_s": self.log_retention_s,
+                "log_max_bytes": self.log_max_bytes,
             }
         )
 
@@ -83,6 +90,9 @@ class ServePlan:
             if raw.get("auth_tokens") is not None
             else None,
             open_routes=list(raw.get("open_routes", [])),
+            grace_s=float(raw.get("grace_s", 30.0)),
+            log_retention_s=raw.get("log_retention_s"),
+            log_max_bytes=raw.get("log_max_bytes"),
         )
 
 
@@ -105,7 +115,16 @@ def app_from_env() -> Any:
     from .app import ServeSettings, create_app
 
     plan = ServePlan.from_json(os.environ[PLAN_ENV])
-    watch = {m.name: m.ref for m in plan.models if m.ref and not m.shadow}
+    # What each followed alias serves: a name's primary, its i-th traffic version, its shadow.
+    watch: dict[tuple[str, str, int], str] = {}
+    traffic: dict[str, int] = {}
+    for m in plan.models:
+        index = 0
+        if not m.shadow:
+            index = traffic[m.name] = traffic.get(m.name, -1) + 1
+        if m.ref:
+            role = "shadow" if m.shadow else "traffic" if m.weight is not None else "primary"
+            watch[(role, m.name, index)] = m.ref
     models = load_models(plan)
     return create_app(
         [m for m, s in zip(models, plan.models, strict=True) if not s.shadow],
@@ -116,6 +135,8 @@ def app_from_env() -> Any:
         threads=plan.threads,
         log_dir=plan.log_dir,
         log_queue=plan.log_queue,
+        log_retention_s=plan.log_retention_s,
+        log_max_bytes=plan.log_max_bytes,
         auth_tokens=plan.auth_tokens,
         open_routes=plan.open_routes,
         weights=[m.weight for m in plan.models if not m.shadow],
@@ -149,12 +170,28 @@ def run(
 ) -> None:
     """Serve the plan until interrupted (SIGINT/SIGTERM drain in-flight requests first).
 
+    One worker serves in this process; several run under a
+    :class:`~shipyard.serve._supervise.Supervisor` that replaces those that
+    die. Either way the first SIGTERM or SIGINT drains within
+    ``plan.grace_s`` seconds and a second one exits at once
+    (:mod:`shipyard.serve._shutdown`).
+
     Parameters
     ----------
     announce
         Called with the URL once the socket is about to be served (the CLI prints it).
+
+    Raises
+    ------
+    SystemExit
+        With uvicorn's startup-failure status (3) when the app did not start,
+        or 128 + the signal's number after a second signal.
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    from ._shutdown import GracefulServer
+    from ._supervise import Supervisor
 
     os.environ[PLAN_ENV] = plan.to_json()
     # OpenMP reads this when the model library first runs: set before any worker loads one.
@@ -170,7 +207,7 @@ def run(
             shown = f"[{host}]" if ":" in host else host
             announce(f"http://{shown}:{port}")
         sys.stdout.flush()
-        uvicorn.run(
+        uv_config = uvicorn.Config(
             "shipyard.serve._run:app_from_env",
             factory=True,
             host=host,
@@ -178,10 +215,19 @@ def run(
             workers=workers,
             access_log=False,
             log_config=config,
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=math.ceil(plan.grace_s),
             server_header=False,
             http="shipyard.serve._tcp:NoDelayHTTPProtocol",
         )
+        if workers > 1:
+            status = Supervisor(uv_config, workers, plan.grace_s).run()
+            if status:
+                sys.exit(status)
+            return
+        server = GracefulServer(uv_config, plan.grace_s)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
 
 
 def bundle_version(folder: Path) -> str:

@@ -68,6 +68,7 @@ class Signature:
             index = schema.get_field_index(name)
             self.types[name] = schema.field(index).type if index >= 0 else pa.float64()
         self.name_set = frozenset(self.names)
+        self._float64 = [self.types[n] == pa.float64() for n in self.names]
         self.all_numeric = all(_numeric(t) or pa.types.is_boolean(t) for t in self.types.values())
         # Features of an all-numeric signature whose values must be whole numbers or 0/1.
         self._exact = [
@@ -308,10 +309,10 @@ class Signature:
         out: dict[str, Any] = {}
         for j, name in enumerate(self.names):
             column = matrix[:, j]
-            type_ = self.types[name]
-            if type_ == pa.float64():
+            if self._float64[j]:
                 out[name] = column  # NaN is missing, as the transform reads it
                 continue
+            type_ = self.types[name]
             nan = np.isnan(column)
             mask = nan if nan.any() else None
             if pa.types.is_boolean(type_):

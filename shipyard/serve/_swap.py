@@ -7,6 +7,11 @@ still in that thread, while the old version keeps answering; then it switches
 model and batcher in one step on the event loop. Requests already queued finish
 on the old version, whose batcher closes once it is empty. A version that fails
 to load or warm is logged and counted once, and the old version keeps serving.
+
+Besides each model's primary, a ``serve.traffic`` version or a shadow whose
+reference is an alias is watched too, in its slot (``("traffic", name, i)``,
+``("shadow", name, 0)``): the canary's share or the shadow's copies go to the
+alias's new version.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class Watcher:
     server
         The app's server state (``swap``, ``models``, ``metrics``).
     refs
-        Served model name to its ``NAME@ALIAS`` reference.
+        Served model name, or slot (role, name, index), to its ``NAME@ALIAS`` reference.
     root
         The project folder whose store holds the registry.
     poll_s
@@ -44,10 +49,17 @@ class Watcher:
     """
 
     def __init__(
-        self, server: Any, refs: dict[str, str], root: str, poll_s: float, threads: int
+        self,
+        server: Any,
+        refs: dict[str, str] | dict[tuple[str, str, int], str],
+        root: str,
+        poll_s: float,
+        threads: int,
     ) -> None:
         self.server = server
-        self.refs = refs
+        self.refs: dict[tuple[str, str, int], str] = {
+            key if isinstance(key, tuple) else ("primary", key, 0): ref for key, ref in refs.items()
+        }
         self.root = root
         self.poll_s = poll_s
         self.threads = threads
@@ -76,13 +88,14 @@ class Watcher:
     async def poll_once(self) -> None:
         """Check every served alias once; swap those that moved and load."""
         loop = asyncio.get_running_loop()
-        for name, ref in self.refs.items():
+        for slot, ref in self.refs.items():
+            name = slot[1]
             try:
                 version, artifact = await loop.run_in_executor(self._executor, self._resolve, ref)
             except Exception:  # noqa: BLE001 - the store may be down: keep serving (RELIABILITY 13)
                 log.warning("cannot read %s from the registry; still serving", ref, exc_info=True)
                 continue
-            current = self.server.models[name]
+            current = self.server.served(slot)
             if version == current.version or (name, version) in self.failed:
                 continue
             try:
@@ -99,7 +112,7 @@ class Watcher:
                     current.version,
                 )
                 continue
-            old = self.server.swap(model)
+            old = self.server.swap(model, slot)
             log.info("%s: now serving version %s (was %s)", ref, version, current.version)
             asyncio.ensure_future(_close_when_idle(old))
 

@@ -41,6 +41,7 @@ from ._log import PredictionLog
 from ._metrics import CONTENT_TYPE_LATEST, Metrics
 from ._model import ServedModel
 from ._openapi import docs_page, openapi
+from ._shutdown import DRAIN_KEY
 from ._signature import Checked
 
 __all__ = ["ServeSettings", "create_app"]
@@ -49,6 +50,7 @@ access_log = logging.getLogger("shipyard.serve.access")
 log = logging.getLogger("shipyard.serve")
 
 Handler = Callable[[Request, ServedModel, Batcher], Awaitable[Response]]
+Slot = tuple[str, str, int]  # role (primary, traffic, shadow), model name, index in traffic
 _RID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -133,20 +135,55 @@ class _Server:
                 self.splits[name] = split
         self.in_flight = 0
         self.ready = False
+        self.draining = False
         self.prediction_log: PredictionLog | None = None
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
 
-    def swap(self, model: ServedModel) -> Batcher:
-        """Serve ``model`` in place of the one of its name; return the old one's batcher.
+    def start(self) -> None:
+        """Drain (on SIGTERM): readiness false, new inference requests 503, in-flight ones finish."""
+        self.ready = False
+        self.draining = True
+
+    @property
+    def idle(self) -> bool:
+        """True when no inference request is being answered."""
+        return self.in_flight == 0
+
+    def served(self, slot: Slot) -> ServedModel:
+        """The model serving a slot: ``("primary", name, 0)``, ``("traffic", name, i)``
+        (the i-th version of ``serve.traffic`` for that name) or ``("shadow", name, 0)``."""
+        role, name, index = slot
+        if role == "traffic":
+            return self.splits[name][index][1]
+        if role == "shadow":
+            return self.shadows[name][0]
+        return self.models[name]
+
+    def swap(self, model: ServedModel, slot: Slot | None = None) -> Batcher:
+        """Serve ``model`` in a slot (default: its name's primary); return the old batcher.
 
         Model and batcher change together with no ``await`` between: a request
         sees either the old pair or the new one, and requests already queued
-        finish on the old version.
+        finish on the old version. A traffic version that is its name's
+        primary (the heaviest) changes the primary too.
         """
-        old = self.batchers[model.name]
-        self.batchers[model.name] = self._batcher(model)
-        self.models[model.name] = model
+        role, name, index = slot or ("primary", model.name, 0)
+        old_model = self.served((role, name, index))
+        batcher = self._batcher(model)
+        if role == "shadow":
+            old = self.shadows[name][1]
+            self.shadows[name] = (model, batcher)
+            return old
+        split = self.splits.get(name)
+        if role == "traffic" and split is not None:
+            edge, _, old = split[index]
+            self.splits[name] = [*split[:index], (edge, model, batcher), *split[index + 1 :]]
+            if self.models[name] is not old_model:
+                return old
+        old = self.batchers[name]
+        self.batchers[name] = batcher
+        self.models[name] = model
         return old
 
     def _batcher(self, model: ServedModel) -> Batcher:
@@ -222,7 +259,15 @@ class _Server:
             start = time.perf_counter()
             rid = self._request_id(request)
             model: ServedModel | None = None
-            if self.in_flight >= self.settings.max_queue:
+            if self.draining:
+                # Shutting down: answer at once, and close the connection so that
+                # the client's next request goes to another instance.
+                response = json_response(
+                    _error(protocol, 503, "the server is shutting down; retry"),
+                    503,
+                    {"Retry-After": "1", "Connection": "close"},
+                )
+            elif self.in_flight >= self.settings.max_queue:
                 self.metrics.rejected.inc()
                 response = json_response(
                     _error(protocol, 503, "the server is at its concurrency limit; retry"),
@@ -268,7 +313,14 @@ class _Server:
             if self.prediction_log is not None and model is not None:
                 logged = getattr(request.state, "logged", None)
                 if logged is not None and response.status_code == 200:
-                    self.prediction_log.answered(model, rid, logged[0], logged[1], seconds * 1000)
+                    self.prediction_log.answered(
+                        model,
+                        rid,
+                        logged[0],
+                        logged[1],
+                        seconds * 1000,
+                        keys=getattr(request.state, "keys", None),
+                    )
                 elif response.status_code >= 400:
                     exc_ = error if error is not None else RequestError("refused", 503)
                     self.prediction_log.refused(
@@ -339,8 +391,13 @@ class _Server:
                     # Columns checked for another signature would give the shadow garbage.
                     raise RequestError("the shadow's input signature differs from the primary's")
                 deadline = time.monotonic() + self.settings.timeout_ms / 1000
+                start = time.perf_counter()
                 got = await batcher.submit(columns, rows, deadline)
-                outcome = "agree" if got.equals(table) else "disagree"
+                agrees = _row_agreement(got, table)
+                outcome = "agree" if all(agrees.to_pylist()) else "disagree"
+                if self.prediction_log is not None:
+                    ms = (time.perf_counter() - start) * 1000
+                    self.prediction_log.answered(shadow, rid, columns, got, ms, agrees=agrees)
             except Exception:
                 # A failing shadow is counted and logged; the answer went out already.
                 log.warning("shadow %s:%s failed on request %s", shadow.name, shadow.version, rid)
@@ -371,14 +428,18 @@ class _Server:
         if kind == "text/csv":
             columns, rows = _mlflow.decode_csv(model.signature, body)
         else:
-            columns, rows = _mlflow.decode_invocations(model.signature, json_body(body))
+            payload = json_body(body)
+            request.state.keys = _take_keys(model, payload)
+            columns, rows = _mlflow.decode_invocations(model.signature, payload)
         table = await self.predict(request, batcher, columns, rows)
         return json_response({"predictions": _mlflow.records(table)})
 
     async def plain(self, request: Request, model: ServedModel, batcher: Batcher) -> Response:
         check_media(request, ("application/json",))
         body = await read_body(request, self.settings.max_body_bytes)
-        columns, rows = _mlflow.decode_predict(model.signature, json_body(body))
+        payload = json_body(body)
+        request.state.keys = _take_keys(model, payload)
+        columns, rows = _mlflow.decode_predict(model.signature, payload)
         table = await self.predict(request, batcher, columns, rows)
         return json_response(
             {
@@ -438,6 +499,47 @@ class _Server:
         return HTMLResponse(docs_page(openapi(list(self.models.values()))))
 
 
+def _row_agreement(got: pa.Table, answered: pa.Table) -> pa.Array:
+    """Per row, whether a shadow's outputs equal the answer's (missing on both sides agrees)."""
+    n = answered.num_rows
+    if got.num_rows != n or got.column_names != answered.column_names:
+        return pa.array([False] * n, pa.bool_())
+    same = [True] * n
+    for name in answered.column_names:
+        a, b = got.column(name).to_pylist(), answered.column(name).to_pylist()
+        same = [s and x == y for s, x, y in zip(same, a, b, strict=True)]
+    return pa.array(same, pa.bool_())
+
+
+def _take_keys(model: ServedModel, payload: Any) -> list[Any] | None:
+    """Take the bundle's key column out of a request's records (logged, never given to the model).
+
+    ``/predict`` ``records`` and MLflow's ``dataframe_records`` carry it as a
+    field of each record, ``dataframe_split`` as a column; when the first
+    record has no key, none is taken (a record with it then names an unknown
+    feature).
+    """
+    key = model.bundle.key
+    if not key or not isinstance(payload, dict):
+        return None
+    records = payload.get("records", payload.get("dataframe_records"))
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        if key not in records[0]:
+            return None
+        return [r.pop(key, None) if isinstance(r, dict) else None for r in records]
+    split = payload.get("dataframe_split")
+    if not isinstance(split, dict):
+        return None
+    columns, data = split.get("columns"), split.get("data")
+    if not (isinstance(columns, list) and key in columns and isinstance(data, list)):
+        return None
+    j = columns.index(key)
+    if not all(isinstance(row, list) and len(row) == len(columns) for row in data):
+        return None  # the decoder names the malformed row
+    split["columns"] = columns[:j] + columns[j + 1 :]
+    return [row.pop(j) for row in data]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: "no such route", 405: "method not allowed on this route"}
@@ -449,12 +551,14 @@ def create_app(
     models: list[ServedModel],
     settings: ServeSettings | None = None,
     *,
-    watch: dict[str, str] | None = None,
+    watch: dict[str, str] | dict[Slot, str] | None = None,
     root: str | None = None,
     poll_s: float = 1.0,
     threads: int = 1,
     log_dir: str | None = None,
     log_queue: int = 10_000,
+    log_retention_s: float | None = None,
+    log_max_bytes: int | None = None,
     auth_tokens: list[tuple[str, list[str]]] | None = None,
     open_routes: list[str] | None = None,
     weights: list[float | None] | None = None,
@@ -469,12 +573,16 @@ def create_app(
     settings
         Batching and limits; defaults as in :class:`shipyard.config.ServeConfig`.
     watch, root, poll_s, threads
-        Hot swap: model name to the ``NAME@ALIAS`` it follows in the registry of
+        Hot swap: model name (or a slot, see ``_Server.served``: a traffic or
+        shadow version) to the ``NAME@ALIAS`` it follows in the registry of
         the project at ``root``, polled every ``poll_s`` seconds; new versions
         are loaded with ``threads`` threads per model call.
     log_dir, log_queue
         The prediction log: its folder (None: no log) and the requests its
         queue holds before rows are dropped (counted).
+    log_retention_s, log_max_bytes
+        The log's closed files older than this are deleted, then the oldest
+        while the folder is larger than this (None: no bound).
     auth_tokens, open_routes
         Bearer tokens and their scopes (None: no authentication), and the
         routes of :data:`~shipyard.serve._auth.OPENABLE` open without one.
@@ -491,7 +599,7 @@ def create_app(
     infer = s.inference
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         task = watcher = None
         if watch and root is not None:
             from ._swap import Watcher
@@ -501,10 +609,15 @@ def create_app(
             task = asyncio.ensure_future(watcher.run())
         if log_dir is not None:
             server.prediction_log = PredictionLog(
-                log_dir, queue_size=log_queue, dropped=server.metrics.log_dropped.inc
+                log_dir,
+                queue_size=log_queue,
+                dropped=server.metrics.log_dropped.inc,
+                retention_s=log_retention_s,
+                max_bytes=log_max_bytes,
             )
         server.ready = True
-        yield
+        # The server drains the app through this on SIGTERM (see _shutdown).
+        yield {DRAIN_KEY: server}
         server.ready = False
         if server.prediction_log is not None:
             server.prediction_log.close()

@@ -25,12 +25,20 @@ F64 = npt.NDArray[np.float64]
 
 # An ISO 8601 time of day followed by a zone: Z, +hh, +hhmm or +hh:mm.
 _ZONED = r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)$"
+_F64_ID = pa.float64().id
 _US = pa.timestamp("us")
 _US_UTC = pa.timestamp("us", "UTC")
 _ISO_HINT = "expected ISO 8601 such as 2024-05-01T13:45:00 or 2024-05-01T13:45:00+02:00"
 
 
+def _arrow(column: Column | np.ndarray) -> Column:
+    # A float64 NumPy column (the server's fast path, see coerce) as Arrow, for the kernels
+    # that need Arrow: categories, datetimes.
+    return pa.array(column) if isinstance(column, np.ndarray) else column
+
+
 def _decoded(column: Column) -> Column:
+    column = _arrow(column)
     if pa.types.is_dictionary(column.type):
         return pc.cast(column, column.type.value_type)
     return column
@@ -38,6 +46,8 @@ def _decoded(column: Column) -> Column:
 
 def to_floats(column: Column) -> F64:
     """Numbers (integers, floats, decimals, booleans) as a writable float64 array; NULL is NaN."""
+    if isinstance(column, np.ndarray) and column.dtype == np.float64:
+        return np.array(column, dtype=np.float64)  # a copy: ops may write in place
     column = _decoded(column)
     if column.type != pa.float64():
         # Unsafe: integers beyond 2**53 round to the nearest double instead of failing.
@@ -50,6 +60,7 @@ def to_floats(column: Column) -> F64:
 
 def to_strings(column: Column) -> pa.Array:
     """Categories as one Arrow string array (numbers and booleans as Arrow writes them)."""
+    column = _arrow(column)
     if column.type != pa.string():
         column = pc.cast(column, pa.string())
     if isinstance(column, pa.ChunkedArray):
@@ -157,7 +168,8 @@ def coerce(batch: Any, schema: pa.Schema) -> tuple[dict[str, Column], int]:
 
     ``batch`` is a ``pyarrow.RecordBatch`` or ``Table``, or a mapping of column name
     to a NumPy array, a list of Python values or an Arrow array. Other columns
-    are ignored.
+    are ignored. A 1-D float64 NumPy column of a float64 field comes back as it
+    is (NumPy, NaN for missing); every other column as an Arrow array.
 
     Raises
     ------
@@ -186,16 +198,28 @@ def coerce(batch: Any, schema: pa.Schema) -> tuple[dict[str, Column], int]:
             f"missing input columns {missing}; the transform reads {list(schema.names)}"
         )
     columns: dict[str, Column] = {}
-    for field in schema:
-        array = _cast(_from_python(get(field.name), field.type, field.name), field.type, field.name)
+    f64 = np.dtype(np.float64)
+    for name, type_ in zip(schema.names, schema.types, strict=True):
+        values = get(name)
+        if (
+            type(values) is np.ndarray
+            and values.dtype is f64
+            and values.ndim == 1
+            and type_.id == _F64_ID
+        ):
+            # Float64 NumPy stays NumPy (NaN is missing either way): no round trip through
+            # Arrow for the numbers a server has already checked.
+            array = values
+        else:
+            array = _cast(_from_python(values, type_, name), type_, name)
         if rows < 0:
             rows = len(array)
         elif len(array) != rows:
             raise ValueError(
-                f"column {field.name!r} has {len(array)} values and the others {rows}; every"
+                f"column {name!r} has {len(array)} values and the others {rows}; every"
                 " column needs one value per row"
             )
-        columns[field.name] = array
+        columns[name] = array
     if rows < 0:  # no input columns at all: nothing tells the rows apart
         rows = 0
         if isinstance(batch, Mapping) and batch:

@@ -429,6 +429,10 @@ class FeatureRuntime:
         if not self.emitters and stage == "numeric":
             self.emitters.append((_number_out, 1))
         self.width = sum(width for _, width in self.emitters)
+        # A number written as it comes: a float64 NumPy column goes straight to the output.
+        self.passthrough = (
+            self.kind == "numeric" and not self.forwards and self.emitters == [(_number_out, 1)]
+        )
 
     def start(self, columns: Mapping[str, Column]) -> Any:
         """The feature's values before any op."""
@@ -450,6 +454,11 @@ class FeatureRuntime:
 
     def write(self, columns: Mapping[str, Column], out: F32, start: int, ctx: Context) -> None:
         """Write this feature's ``width`` rows of ``out`` (features x rows) from ``start``."""
+        if self.passthrough:
+            column = columns[self.name]
+            if type(column) is np.ndarray and column.dtype == np.float64:
+                out[start] = column  # what to_floats and _number_out do, without the copy
+                return
         v = self.value(columns)
         for emit, width in self.emitters:
             emit(v, out, start, ctx)

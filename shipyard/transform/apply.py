@@ -85,6 +85,18 @@ class CompiledTransform:
                 f"the transform's features make {self.width} columns, but it names"
                 f" {len(self.feature_names)}; the saved transform is inconsistent"
             )
+        # Every feature a float64 input column written as it comes (the server's usual case):
+        # float64 NumPy columns then become the features in one copy (see _numbers_of).
+        self.numbers: list[str] | None = None
+        """The input columns, in feature order, when every feature is a float64 column passed
+        through unchanged (the transform of ``register_model``); None otherwise."""
+        names = self.schema.names
+        if (
+            self.features
+            and all(f.passthrough and f.name in names for f in self.features)
+            and all(self.schema.field(f.name).type == pa.float64() for f in self.features)
+        ):
+            self.numbers = [f.name for f in self.features]
 
     def __call__(
         self,
@@ -93,6 +105,10 @@ class CompiledTransform:
         training_rows: npt.ArrayLike | None = None,
         order: Literal["C", "F"] = "C",
     ) -> F32:
+        if self.numbers is not None and training_rows is None and isinstance(batch, Mapping):
+            numbers = self._numbers_of(batch)
+            if numbers is not None:
+                return self._rows(np.array(numbers, dtype=np.float32), order)
         columns, rows = coerce(batch, self.schema)
         ctx = Context()
         if training_rows is not None:
@@ -109,8 +125,33 @@ class CompiledTransform:
         for feature in self.features:
             feature.write(columns, by_feature, start, ctx)
             start += feature.width
+        return self._rows(by_feature, order)
+
+    def _numbers_of(self, batch: Mapping[str, Any]) -> list[np.ndarray] | None:
+        """The float64 NumPy columns of a transform of pass-through numbers; None: another case.
+
+        Anything else (a missing column, Arrow or lists, other lengths) goes the general way,
+        which gives the same features or the error messages.
+        """
+        assert self.numbers is not None
+        columns = []
+        rows = -1
+        for name in self.numbers:
+            column = batch.get(name)
+            if type(column) is not np.ndarray or column.dtype != np.float64 or column.ndim != 1:
+                return None
+            if rows < 0:
+                rows = len(column)
+            elif len(column) != rows:
+                return None
+            columns.append(column)
+        return columns
+
+    def _rows(self, by_feature: F32, order: Literal["C", "F"]) -> F32:
+        """A features x rows array as rows x features, in ``order``."""
         if order == "F":
             return by_feature.T
+        rows = by_feature.shape[1]
         out = np.empty((rows, self.width), dtype=np.float32)
         for first in range(0, rows, _BLOCK):
             # Blocks that fit in the cache: a whole-array transpose runs twice as long.

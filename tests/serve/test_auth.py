@@ -21,8 +21,8 @@ from .conftest import Bundles, Server, start_server, stop_server
 INFER = "infer-token-0123456789"
 ADMIN = "admin-token-0123456789"
 BOTH = "both-token-0123456789a"
-WRONG = {"inference": ADMIN, "admin": INFER}  # a valid token without the needed scope
-RIGHT = {"inference": INFER, "admin": ADMIN}
+WRONG = {"infer": ADMIN, "admin": INFER}  # a valid token without the needed scope
+RIGHT = {"infer": INFER, "admin": ADMIN}
 
 AUTH_YAML = f"""\
 project:
@@ -32,7 +32,7 @@ serve:
     enabled: true
     tokens:
       - token: {INFER}
-        scopes: [inference]
+        scopes: [inference]  # the scope's first name, a synonym of infer
     tokens_file: admin.tokens
     tokens_env: SHIPYARD_TEST_TOKENS
     open_routes: [/docs]
@@ -44,7 +44,7 @@ def auth_server(bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> I
     root = tmp_path_factory.mktemp("authed")
     (root / "shipyard.yaml").write_text(AUTH_YAML)
     (root / "admin.tokens").write_text(f"# admin only\n{ADMIN} admin\n")
-    os.environ["SHIPYARD_TEST_TOKENS"] = f"{BOTH} inference,admin"
+    os.environ["SHIPYARD_TEST_TOKENS"] = f"{BOTH} infer,admin"
     try:
         url, proc = start_server(["--bundle", str(bundles.cancer)], root, root / "server.log")
     finally:
@@ -73,7 +73,7 @@ def test_every_route_has_an_auth_rule(bundles: Bundles) -> None:
     assert set(OPENABLE) <= set(paths)
     health = {"/v2/health/live", "/v2/health/ready", "/ping", "/health"}
     assert {p for p, rule in RULES.items() if rule is None} == health
-    assert {rule for rule in RULES.values()} == {None, "inference", "admin"}
+    assert {rule for rule in RULES.values()} == {None, "infer", "admin"}
 
 
 def _auth(token: str | None) -> dict[str, str]:
@@ -147,10 +147,12 @@ def test_the_token_file_is_checked(tmp_path: Path) -> None:
     from shipyard.errors import ConfigError
     from shipyard.serve._auth import parse_tokens
 
-    assert parse_tokens(f"{ADMIN} admin,inference\n\n# c\n{INFER}", "f") == [
-        (ADMIN, ["admin", "inference"]),
-        (INFER, ["inference"]),
+    assert parse_tokens(f"{ADMIN} admin,infer\n\n# c\n{INFER}", "f") == [
+        (ADMIN, ["admin", "infer"]),
+        (INFER, ["infer"]),
     ]
+    # ``inference``, the scope's first name, still means infer.
+    assert parse_tokens(f"{ADMIN} inference,infer,admin", "f") == [(ADMIN, ["infer", "admin"])]
     for bad in ("short admin", f"{ADMIN} root", f"{ADMIN} admin extra"):
         with pytest.raises(ConfigError, match="f, line 1"):
             parse_tokens(bad, "f")

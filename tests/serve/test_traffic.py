@@ -210,3 +210,124 @@ def _errors(server: Server) -> float:
         if line.startswith("shipyard_shadow_requests_total{") and 'outcome="error"' in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_shadow_answers_are_logged_and_compared_never_returned(
+    bundles: Bundles, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path_factory.mktemp("shadow-log")
+    _two_versions(bundles, root, 'project:\n  name: shadowlog\nserve:\n  shadow: "cancer:2"\n')
+    folder = root / "log"
+    url, proc = start_server(["cancer:1", "--log-dir", str(folder)], root, root / "server.log")
+    server = Server(url, root / "server.log")
+    rows = bundles.rows.slice(0, 4).to_pylist()
+    try:
+        client = server.client()
+        for i in range(30):
+            status, h, body = client.post_json(
+                "/predict", {"records": rows}, {"X-Request-Id": f"shadowed-{i}"}
+            )
+            assert status == 200 and body["model_version"] == "1", body
+        deadline = time.monotonic() + 10
+        while sum(_shadow_counts(server).values()) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.close_clients()
+        stop_server(proc)  # the log writes what is queued
+    table = pa.concat_tables(
+        [pq.read_table(f) for f in folder.glob("*.parquet")], promote_options="default"
+    ).to_pylist()
+    answers = [r for r in table if not r["shadow"]]
+    shadows = [r for r in table if r["shadow"]]
+    ids = {f"shadowed-{i}" for i in range(30)}
+    # Each request: its 4 answered rows from version 1 and the shadow's 4 from version 2,
+    # under the same request id; the shadow's rows say whether they equal the answer's.
+    assert Counter(r["request_id"] for r in answers) == dict.fromkeys(ids, 4)
+    assert Counter(r["request_id"] for r in shadows) == dict.fromkeys(ids, 4)
+    assert {r["version"] for r in answers} == {"1"} and {r["version"] for r in shadows} == {"2"}
+    assert all(r["agrees"] is None for r in answers)
+    by_key = {(r["request_id"], r["mean_radius"]): r for r in answers}
+    for r in shadows:
+        answer = by_key[(r["request_id"], r["mean_radius"])]
+        same = (r["probability"], r["label"]) == (answer["probability"], answer["label"])
+        assert r["agrees"] is same
+    assert not all(r["agrees"] for r in shadows)  # two different models
+
+
+def test_canary_and_shadow_aliases_follow_the_registry(
+    bundles: Bundles, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """traffic {cancer:1: 50, cancer@candidate: 50} and shadow cancer@trial; both aliases move."""
+    import numpy as np
+    import xgboost
+    from sklearn.datasets import load_breast_cancer
+
+    import shipyard
+    from shipyard.pipeline.project import Project
+    from shipyard.registry import Registry
+
+    root = tmp_path_factory.mktemp("follow")
+    yaml = (
+        "project:\n  name: follow\nserve:\n"
+        '  traffic: {"cancer:1": 50, "cancer@candidate": 50}\n'
+        '  shadow: "cancer@trial"\n'
+    )
+    _two_versions(bundles, root, yaml)
+    table = bundles.rows
+    x = np.column_stack([c.to_numpy() for c in table.columns])
+    project = Project.discover(root)
+    try:
+        clf = xgboost.XGBClassifier(n_estimators=9, max_depth=2, n_jobs=1)
+        clf.fit(x, load_breast_cancer().target)
+        shipyard.register_model(
+            clf.get_booster(),
+            name="cancer",
+            signature=table.column_names,
+            example=table.slice(0, 3).to_pylist(),
+            project=project,
+        )
+        registry = Registry(project)
+        registry.set_alias("cancer", "candidate", 2)
+        registry.set_alias("cancer", "trial", 2)
+    finally:
+        project.close()
+    url, proc = start_server(["--poll", "0.2"], root, root / "server.log")
+    server = Server(url, root / "server.log")
+    rows = bundles.rows.slice(0, 1).to_pylist()
+    try:
+        before = Counter(_version(server, rows) for _ in range(100))
+        assert set(before) == {"1", "2"}, before
+        project = Project.discover(root)
+        try:
+            Registry(project).set_alias("cancer", "candidate", 3)
+            Registry(project).set_alias("cancer", "trial", 3)
+        finally:
+            project.close()
+        moved = time.monotonic()
+        while time.monotonic() - moved < 5:
+            recent = Counter(_version(server, rows) for _ in range(50))
+            if set(recent) == {"1", "3"}:
+                break
+        assert set(recent) == {"1", "3"}, recent  # the canary's share went to version 3
+        # The shadow follows too: its copies now go to version 3.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "3" not in _shadow_versions(server):
+            _version(server, rows)
+            time.sleep(0.05)
+        assert "3" in _shadow_versions(server)
+        assert "candidate" in (root / "server.log").read_text()
+    finally:
+        server.close_clients()
+        stop_server(proc)
+
+
+def _shadow_versions(server: Server) -> set[str]:
+    _, _, text = server.clients[0].get("/metrics")
+    return {
+        line.split('version="')[1].split('"')[0]
+        for line in text.decode().splitlines()
+        if line.startswith("shipyard_shadow_requests_total{")
+    }
