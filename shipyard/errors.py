@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DataSourceError",
     "DataValidationError",
+    "EndpointError",
     "GateRejectedError",
     "MaterializerError",
     "PipelineDefinitionError",
@@ -123,6 +124,10 @@ class DataValidationError(ShipyardError, ValueError):
     def __init__(self, message: str, *, anomalies: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.anomalies = list(anomalies)
+
+
+class EndpointError(ShipyardError, ConnectionError):
+    """A model server cannot be reached, or refused a request: the URL, status and message named."""
 
 
 class StoreError(ShipyardError, RuntimeError):

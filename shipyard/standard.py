@@ -59,6 +59,10 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
         "root": str(root),
     }
     title = config.project.name
+    checks = config.monitor.probes
+    # Only when some are set: the step's arguments (and its record) stay as they were without.
+    has_probes = checks.invariance or checks.directional or checks.fixed
+    probes = checks.model_dump(mode="json") if has_probes else None
 
     def standard() -> None:
         if files is not None:
@@ -104,6 +108,7 @@ def standard_pipeline(config: ShipyardConfig, *, source_file: Path | None = None
             model_name=config.register.model_name,
             root=str(root),
             title=f"{title}: evaluation",
+            probes=probes,
         )
         register_model(
             model,

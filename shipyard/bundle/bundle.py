@@ -49,6 +49,7 @@ _MODEL_DIR = "model"
 _TRANSFORM = "transform.json"
 _TRAINING_STATS = "statistics/training.json"
 _PREDICTION_STATS = "statistics/predictions.json"
+_FEATURE_STATS = "statistics/features.json"
 _EXAMPLE = "input_example.json"
 _LOCK = "requirements.txt"
 _CONTAINERFILE = "Containerfile"
@@ -128,6 +129,7 @@ def write_bundle(
     name: str,
     threshold: float | None = None,
     training_statistics: DatasetStatistics | None = None,
+    feature_statistics: DatasetStatistics | None = None,
     eval_batches: Iterable[pa.RecordBatch] = (),
     key: str | None = None,
     description: str = "",
@@ -147,6 +149,9 @@ def write_bundle(
         The binary decision threshold chosen on the eval split.
     training_statistics
         Statistics of the training split's raw columns: the monitor's reference.
+    feature_statistics
+        Statistics of the training split's transformed features (the model's
+        input matrix): the reference of the monitor's training-serving skew.
     eval_batches
         Raw batches of the eval split: the model predicts them to record the
         statistics of its predictions (the monitor's other reference), and the
@@ -178,6 +183,8 @@ def write_bundle(
         (tmp / _TRANSFORM).write_text(transform.to_json() + "\n", encoding="utf-8")
         if training_statistics is not None:
             _json(tmp / _TRAINING_STATS, training_statistics.to_dict())
+        if feature_statistics is not None:
+            _json(tmp / _FEATURE_STATS, feature_statistics.to_dict())
         predictions = DatasetStatistics()
         example: list[dict[str, Any]] = []
         inputs = transform.input_columns
@@ -283,6 +290,10 @@ class Bundle:
 
     def prediction_statistics(self) -> DatasetStatistics | None:
         return self._stats(_PREDICTION_STATS)
+
+    def feature_statistics(self) -> DatasetStatistics | None:
+        """Statistics of the transformed training features; None in bundles made without them."""
+        return self._stats(_FEATURE_STATS)
 
     def _stats(self, rel: str) -> DatasetStatistics | None:
         from ..validate.stats import DatasetStatistics

@@ -12,6 +12,7 @@ from . import _inspect, _predict, _serve, _tune
 from ._data import data_app
 from ._format import console, echo_json, fmt_bytes, short
 from ._models import models_app
+from ._monitor import monitor_app
 
 app = typer.Typer(
     name="shipyard",
@@ -193,6 +194,7 @@ def run_cmd(
 _inspect.register(app)  # runs, show, compare, lineage: listed after `run` in --help
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
 _predict.register(app)
 _serve.register(app)
 _tune.register(app)

@@ -135,7 +135,9 @@ def _verdict_section(ev: Evaluation) -> str:
     rows = []
     for check in verdict.checks:
         outcome = "skipped" if check.get("skipped") else "passed" if check["passed"] else "failed"
-        kind = "threshold" if check["check"] == "threshold" else "no significant regression"
+        kind = {"threshold": "threshold", "probe": "behavioural probe"}.get(
+            check["check"], "no significant regression"
+        )
         rows.append(
             f'<tr class="{outcome}"><td>{_e(kind)}</td><td class="name">{_e(str(check.get("metric") or "–"))}</td>'
             f'<td><span class="badge {outcome}">{outcome}</span></td><td>{_e(str(check["message"]))}</td></tr>'

@@ -60,6 +60,7 @@ def register_model(
         name=name,
         threshold=evaluation.get("threshold") if model.task == "binary" else None,
         training_statistics=training,
+        feature_statistics=_feature_statistics(transform, dataset),
         eval_batches=dataset.batches("eval") if has_eval else (),
         key=key,
         description=register.get("description") or "",
@@ -97,6 +98,15 @@ def register_model(
     alias = register.get("alias")
     print(f"registered {name}:{version.version}" + (f" as {name}@{alias}" if alias else ""))
     return {"registered": True, "name": name, "version": version.version, "alias": alias}
+
+
+def _feature_statistics(transform: Any, dataset: Any) -> Any:
+    """Statistics of the train split's transformed features, as the server computes them."""
+    if dataset is None or "train" not in getattr(dataset, "splits", {}):
+        return None
+    from ..monitor._features import feature_statistics
+
+    return feature_statistics(transform, dataset.batches("train"))
 
 
 def _train_statistics(statistics: Any) -> Any:

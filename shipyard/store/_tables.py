@@ -196,6 +196,41 @@ alias_events = Table(
     Column("reason", Text, nullable=False, default=""),
 )
 
+# The monitor's tables (migration 0002): one row per reported window of the prediction
+# log, and one per automatic action an alert took.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("ref", Text, nullable=False),  # what was watched: NAME@ALIAS or NAME:VERSION
+    Column("versions", Text, nullable=False, default="[]"),  # JSON list of versions seen
+    Column("start", Float, nullable=False),  # epoch seconds, inclusive
+    Column("end", Float, nullable=False),  # epoch seconds, exclusive
+    Column("rows", Integer, nullable=False),
+    Column("report", String(64), ForeignKey("artifacts.digest"), nullable=True),
+    Column("metrics", Text, nullable=False, default="{}"),  # JSON {name: value or null}
+    Column("cursor", Text, nullable=False, default="{}"),  # JSON: where the next window starts
+    Column("created_at", Float, nullable=False),
+    Index("ix_monitor_windows_model", "model", "ref", "id"),
+)
+
+monitor_actions = Table(
+    "monitor_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("window_id", Integer, ForeignKey("monitor_windows.id"), nullable=True),
+    Column("rule", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default="{}"),  # JSON
+    Column("report", String(64), ForeignKey("artifacts.digest"), nullable=True),
+    Column("at", Float, nullable=False),
+    Index("ix_monitor_actions_model", "model", "at"),
+)
+
 __all__ = [
     "aliases",
     "alias_events",
@@ -208,6 +243,8 @@ __all__ = [
     "metrics",
     "model_versions",
     "models",
+    "monitor_actions",
+    "monitor_windows",
     "params",
     "run_tags",
     "runs",

@@ -38,7 +38,7 @@ from . import _tables as t
 
 __all__ = ["MetadataStore", "SCHEMA_HEAD"]
 
-SCHEMA_HEAD = "0001"  # the newest migration in migrations/versions; a test checks it
+SCHEMA_HEAD = "0002"  # the newest migration in migrations/versions; a test checks it
 _MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 60.0
 # PostgreSQL advisory lock keys (their space is per database, so stores never share one).
@@ -728,6 +728,12 @@ class MetadataStore:
         with self.read() as conn:
             used = {r[0] for r in conn.execute(select(t.events.c.artifact).distinct())}
             used |= {r[0] for r in conn.execute(select(t.model_versions.c.artifact).distinct())}
+            for table in (t.monitor_windows, t.monitor_actions):
+                used |= {
+                    r[0]
+                    for r in conn.execute(select(table.c.report).distinct())
+                    if r[0] is not None
+                }
         return used
 
     def artifact_rows(self) -> list[dict[str, Any]]:

@@ -98,6 +98,7 @@ def test_a_registered_version_is_a_bundle_with_its_manifest(trained: Path, expor
     assert on_disk == {*m["files"], "bundle.json"}
     assert {"transform.json", "input_example.json", "requirements.txt", "Containerfile"} <= on_disk
     assert "statistics/training.json" in on_disk and "statistics/predictions.json" in on_disk
+    assert "statistics/features.json" in m["files"]  # the monitor's skew reference, digested
     assert not any(p.endswith((".pkl", ".pickle", ".joblib", ".pt")) for p in on_disk)
     # The version in the registry carries the same threshold, its description and tags.
     project = Project.discover(trained)
@@ -146,6 +147,10 @@ def test_the_bundle_predicts_what_the_evaluation_measured(trained: Path, exporte
     assert stats is not None and stats.num_rows == rows.num_rows
     training = bundle.training_statistics()
     assert training is not None and set(FEATURES) <= set(training.columns)
+    # The transformed train split: one column per model feature, every train row.
+    features = bundle.feature_statistics()
+    assert features is not None and list(features.columns) == bundle.transform.feature_names
+    assert features.num_rows == training.num_rows
 
 
 @pytest.mark.parametrize(

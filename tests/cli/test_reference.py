@@ -43,7 +43,7 @@ def test_the_tree_lists_every_available_command_and_only_those() -> None:
         documented.add(words[0])
         if words[0] == "config":
             documented |= {"config show", "config schema", "config check"}
-        if words[0] in ("data", "models", "tune"):
+        if words[0] in ("data", "models", "tune", "monitor"):
             documented.add(f"{words[0]} {words[1]}")
     real = _commands()
     assert documented == real, f"documented now: {sorted(documented)}, real: {sorted(real)}"
