@@ -26,8 +26,9 @@ Lua script rotating pre-built requests) when it is on PATH, else from an
 asyncio load generator in this process: single rows at concurrency 1 and 32,
 and 100-row requests at concurrency 8, for ``--seconds`` each after a warm-up.
 Every server's answers are checked against ``booster.predict`` before timing.
-All servers run at once, and each round measures every server in turn, so
-that a change of load on the machine hits them alike; the figures are the
+All servers run at once, and each round measures every server in turn (each
+round starting with the next server), so that a change of load on the machine
+hits them alike; the figures are the
 medians over ``--rounds``. Prints requests/s, p50 and p99 side by side with
 ratios to the bare app, then one line of JSON.
 
@@ -584,7 +585,9 @@ def main() -> None:
         runs: dict[str, dict[str, list[dict[str, float]]]] = {s.name: {} for s in servers}
         for round_ in range(args.rounds):
             print(f"round {round_ + 1} of {args.rounds} (load average {os.getloadavg()[0]:.2f})")
-            for server in servers:
+            # Each round starts with a different server, so that none is always measured first.
+            shift = round_ % len(servers)
+            for server in servers[shift:] + servers[:shift]:
                 for label, n_rows, concurrency in SCENARIOS:
                     if label not in server.scenarios:
                         continue

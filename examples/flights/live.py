@@ -12,8 +12,9 @@
    the newest data. The gate judges the new model on September, and a blessed
    one moves to production.
 5. Waits until the running server has switched to the new version by itself,
-   asks it again, prints `shipyard monitor status`, the report paths and a
-   summary, and stops the server.
+   asks it again, runs the behavioural probes of shipyard.yaml against it
+   (`shipyard monitor probe`), prints `shipyard monitor status`, the report
+   paths and a summary, and stops the server.
 
 Usage::
 
@@ -165,6 +166,8 @@ def main() -> int:
             )
         else:
             print(f"the server still serves version {before} (no new version was promoted)")
+        print(f"\nshipyard monitor probe --url {url}: behavioural tests of the live model")
+        print(_shipyard("monitor", "probe", "--url", url).rstrip())
         print()
         print(_shipyard("monitor", "status").rstrip())
         print(_summary(url, before, after))

@@ -634,7 +634,18 @@ def create_app(
         for batcher in {id(b): b for b in [*server.batchers.values(), *canaries]}.values():
             await batcher.close()
 
+    # The inference routes first: Starlette tries routes in order, and these are the hot ones.
     routes = [
+        Route("/predict", infer("predict", s.plain), methods=["POST"]),
+        Route("/v2/models/{name}/infer", infer("v2", s.v2_infer), methods=["POST"]),
+        Route("/invocations", infer("mlflow", s.invocations), methods=["POST"]),
+        Route("/models/{name}/predict", infer("predict", s.plain), methods=["POST"]),
+        Route(
+            "/v2/models/{name}/versions/{version}/infer",
+            infer("v2", s.v2_infer),
+            methods=["POST"],
+        ),
+        Route("/models/{name}/invocations", infer("mlflow", s.invocations), methods=["POST"]),
         Route("/v2", s.server_metadata, methods=["GET"]),
         Route("/v2/health/live", s.live, methods=["GET"]),
         Route("/v2/health/ready", s.server_ready, methods=["GET"]),
@@ -642,19 +653,9 @@ def create_app(
         Route("/v2/models/{name}/versions/{version}", s.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", s.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", s.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer("v2", s.v2_infer), methods=["POST"]),
-        Route(
-            "/v2/models/{name}/versions/{version}/infer",
-            infer("v2", s.v2_infer),
-            methods=["POST"],
-        ),
         Route("/ping", s.ping, methods=["GET"]),
         Route("/health", s.ping, methods=["GET"]),
         Route("/version", s.version, methods=["GET"]),
-        Route("/invocations", infer("mlflow", s.invocations), methods=["POST"]),
-        Route("/models/{name}/invocations", infer("mlflow", s.invocations), methods=["POST"]),
-        Route("/predict", infer("predict", s.plain), methods=["POST"]),
-        Route("/models/{name}/predict", infer("predict", s.plain), methods=["POST"]),
         Route("/metrics", s.metrics_route, methods=["GET"]),
         Route("/openapi.json", s.openapi_route, methods=["GET"]),
         Route("/docs", s.docs_route, methods=["GET"]),

@@ -26,8 +26,6 @@ def test_the_key_column_is_logged_and_labels_join_on_it(monitored: Path) -> None
         plain = table.slice(0, 60).select(["id", *FEATURES]).to_pylist()
         status, _, body = client.post_json("/predict", {"records": plain})
         assert status == 200, body
-        bare = {k: v for k, v in plain[0].items() if k != "id"}
-        without = client.post_json("/predict", {"records": [bare]})  # the key is optional
         split = table.slice(60, 40).select([*FEATURES, "id"])
         payload = {
             "dataframe_split": {
@@ -37,6 +35,8 @@ def test_the_key_column_is_logged_and_labels_join_on_it(monitored: Path) -> None
         }
         status, _, body = client.post_json("/invocations", payload)
         assert status == 200, body
+        bare = {k: v for k, v in plain[0].items() if k != "id"}
+        without = client.post_json("/predict", {"records": [bare]})  # the key is optional
         unknown = client.post_json("/predict", {"records": [{**plain[0], "idd": "x"}]})
         assert unknown[0] == 400 and "unknown feature 'idd'" in unknown[2]["error"]
         client.close()
