@@ -315,3 +315,50 @@ def _no_window_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+def test_the_demo_loop_serves_monitors_retrains_and_switches(root: Path) -> None:
+    """`make demo`'s live half on a copy of the example: the July model, then October's."""
+    import shutil
+
+    project = root.parent / "flights-live"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir()
+    for name in ("shipyard.yaml", "live.py", "replay.py"):
+        shutil.copy(EXAMPLE / name, project / name)
+    (project / "data").symlink_to(root / "data")
+    env = {k: v for k, v in os.environ.items() if k not in (*ENV, "SHIPYARD_STORE_URL")}
+    shipyard = str(Path(sys.executable).with_name("shipyard"))
+    first = subprocess.run(
+        [shipyard, "run"], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    live = subprocess.run(
+        [sys.executable, "live.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = live.stdout
+    assert live.returncode == 0, live.stderr[-2000:] + out[-2000:]
+    assert "answered by version 1 (120 requests)" in out
+    assert out.count("window ") >= 3 and "weather_temp" in out
+    assert "-> retrain promoted: version 2 is now @production" in out
+    assert "the server switched by itself: 1 -> 2" in out
+    assert "all 5 probes passed" in out and "server stopped" in out
+    shown = json.loads(
+        subprocess.run(
+            [shipyard, "models", "show", "flights", "--json"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
+    assert shown["aliases"] == {"production": 2}
+    assert "retrained after window 2: psi:weather_temp=" in shown["history"][-1]["reason"]
+    assert (project / ".shipyard" / "monitor" / "flights" / "report.html").is_file()
