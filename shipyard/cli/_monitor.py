@@ -114,7 +114,13 @@ def run_cmd(
         results: list[WindowResult] = []
         while True:
             hook = alert_hook(project) if actions else None
-            done = run_monitor(project, ref, partial=partial, log_dir=log_dir, on_window=hook)
+            try:
+                done = run_monitor(project, ref, partial=partial, log_dir=log_dir, on_window=hook)
+            except KeyboardInterrupt:
+                # Each window is stored in one transaction: those done stay, the next run
+                # starts after them.
+                console(stderr=True).print("stopped; windows reported so far are kept")
+                break
             results += done
             if not json_out:
                 ids = {r.window_id for r in done}
