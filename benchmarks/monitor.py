@@ -72,12 +72,11 @@ def build(root: Path, reference_rows: int, window_rows: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
     import xgboost
 
-    from shipyard.bundle import load_bundle, write_bundle
+    from shipyard.bundle import load_bundle
     from shipyard.data import ingest
-    from shipyard.monitor._features import feature_statistics
-    from shipyard.pipeline.materializers import save_value
     from shipyard.pipeline.project import Project
     from shipyard.registry import Registry
+    from shipyard.registry.steps import register_model
     from shipyard.serve._log import PredictionLog
     from shipyard.serve._model import ServedModel
     from shipyard.train.model import TrainedModel
@@ -116,24 +115,21 @@ def build(root: Path, reference_rows: int, window_rows: int) -> dict[str, Any]:
         num_classes=2,
         feature_names=transform.feature_names,
     )
+    # The register step itself, called outside a pipeline, as a run registers a model.
+    register_model(
+        model,
+        transform,
+        {"verdict": {"blessed": True}, "threshold": 0.5},
+        register={"model_name": "bench", "alias": "production"},
+        dataset=dataset,
+        statistics=result.statistics,
+        key="id",
+        root=str(root),
+    )
     project = Project.discover(root)
     try:
-        folder = write_bundle(
-            root / "bundle" / "bench",
-            model=model,
-            transform=transform,
-            name="bench",
-            threshold=0.5,
-            training_statistics=result.statistics["train"],
-            feature_statistics=feature_statistics(transform, dataset.batches("train")),
-            eval_batches=dataset.batches("eval"),
-            key="id",
-        )
-        bundle = load_bundle(folder)
-        info = save_value(bundle, project.artifacts)
-        with project.metadata.write() as conn:
-            project.metadata.record_artifact(conn, info)
-        Registry(project).register("bench", info["digest"], blessed=True, alias="production")
+        version = Registry(project).get("bench@production")
+        bundle = load_bundle(project.artifacts.path(version.artifact))
     finally:
         project.close()
     served = ServedModel(bundle, "1", threads=2)

@@ -56,10 +56,7 @@ class Registered:
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     import xgboost
 
-    from shipyard.bundle import load_bundle, write_bundle
-    from shipyard.monitor._features import feature_statistics
-    from shipyard.pipeline.materializers import save_value
-    from shipyard.registry import Registry
+    from shipyard.registry.steps import register_model
     from shipyard.train.model import TrainedModel
     from shipyard.transform import fit_transform, plan_features
 
@@ -90,28 +87,19 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
         num_classes=2,
         feature_names=transform.feature_names,
     )
-    project = Project.discover(root)
-    try:
-        folder = write_bundle(
-            root / "bundle-out" / "loans",
-            model=model,
-            transform=transform,
-            name="loans",
-            threshold=0.5,
-            training_statistics=result.statistics["train"],
-            feature_statistics=feature_statistics(transform, dataset.batches("train")),
-            eval_batches=dataset.batches("eval"),
-            key="id",
-        )
-        info = save_value(load_bundle(folder), project.artifacts)
-        with project.metadata.write() as conn:
-            project.metadata.record_artifact(conn, info)
-        version = Registry(project).register(
-            "loans", info["digest"], blessed=True, alias="production"
-        )
-    finally:
-        project.close()
-    return Registered(root, version)
+    # The register step itself, called outside a pipeline: bundle (with its three
+    # references), artifact, version and alias, as a run registers them.
+    done = register_model(
+        model,
+        transform,
+        {"verdict": {"blessed": True}, "threshold": 0.5},
+        register={"model_name": "loans", "alias": "production"},
+        dataset=dataset,
+        statistics=result.statistics,
+        key="id",
+        root=str(root),
+    )
+    return Registered(root, done["version"])
 
 
 @pytest.fixture
