@@ -18,33 +18,36 @@ import pytest
 from .conftest import Bundles, Server, start_server, stop_server
 
 
-def _two_versions(bundles: Bundles, root: Path, yaml: str) -> None:
-    """A project at ``root`` with this config and cancer versions 1 and 2 (different models)."""
+def _register(root: Path, table: Any, target: Any, estimators: int) -> None:
+    """Train a small XGBoost model on ``table`` and register it as the next cancer version."""
     import numpy as np
     import xgboost
-    from sklearn.datasets import load_breast_cancer
 
     import shipyard
     from shipyard.pipeline.project import Project
 
-    (root / "shipyard.yaml").write_text(yaml)
-    table = bundles.rows
-    x = np.column_stack([c.to_numpy() for c in table.columns])
-    y = load_breast_cancer().target
+    clf = xgboost.XGBClassifier(n_estimators=estimators, max_depth=2, n_jobs=1)
+    clf.fit(np.column_stack([c.to_numpy() for c in table.columns]), target)
     project = Project.discover(root)
     try:
-        for estimators in (5, 7):
-            clf = xgboost.XGBClassifier(n_estimators=estimators, max_depth=2, n_jobs=1)
-            clf.fit(x, y)
-            shipyard.register_model(
-                clf.get_booster(),
-                name="cancer",
-                signature=table.column_names,
-                example=table.slice(0, 3).to_pylist(),
-                project=project,
-            )
+        shipyard.register_model(
+            clf.get_booster(),
+            name="cancer",
+            signature=table.column_names,
+            example=table.slice(0, 3).to_pylist(),
+            project=project,
+        )
     finally:
         project.close()
+
+
+def _two_versions(bundles: Bundles, root: Path, yaml: str) -> None:
+    """A project at ``root`` with this config and cancer versions 1 and 2 (different models)."""
+    from sklearn.datasets import load_breast_cancer
+
+    (root / "shipyard.yaml").write_text(yaml)
+    for estimators in (5, 7):
+        _register(root, bundles.rows, load_breast_cancer().target, estimators)
 
 
 @pytest.fixture(scope="module")
@@ -163,29 +166,11 @@ def test_a_failing_shadow_never_changes_the_answer(
     bundles: Bundles, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The shadow is a wine model registered as cancer version 3: every call of it fails."""
-    import numpy as np
-    import xgboost
     from sklearn.datasets import load_wine
-
-    import shipyard
-    from shipyard.pipeline.project import Project
 
     root = tmp_path_factory.mktemp("bad-shadow")
     _two_versions(bundles, root, 'project:\n  name: bad\nserve:\n  shadow: ["cancer:3"]\n')
-    wine = bundles.wine_rows
-    clf = xgboost.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1)
-    clf.fit(np.column_stack([c.to_numpy() for c in wine.columns]), load_wine().target)
-    project = Project.discover(root)
-    try:
-        shipyard.register_model(
-            clf.get_booster(),
-            name="cancer",
-            signature=wine.column_names,
-            example=wine.slice(0, 3).to_pylist(),
-            project=project,
-        )
-    finally:
-        project.close()
+    _register(root, bundles.wine_rows, load_wine().target, 3)  # another signature: cancer:3
     url, proc = start_server(["cancer:1"], root, root / "server.log")
     server = Server(url, root / "server.log")
     try:
@@ -261,11 +246,8 @@ def test_canary_and_shadow_aliases_follow_the_registry(
     bundles: Bundles, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """traffic {cancer:1: 50, cancer@candidate: 50} and shadow cancer@trial; both aliases move."""
-    import numpy as np
-    import xgboost
     from sklearn.datasets import load_breast_cancer
 
-    import shipyard
     from shipyard.pipeline.project import Project
     from shipyard.registry import Registry
 
@@ -276,19 +258,9 @@ def test_canary_and_shadow_aliases_follow_the_registry(
         '  shadow: "cancer@trial"\n'
     )
     _two_versions(bundles, root, yaml)
-    table = bundles.rows
-    x = np.column_stack([c.to_numpy() for c in table.columns])
+    _register(root, bundles.rows, load_breast_cancer().target, 9)
     project = Project.discover(root)
     try:
-        clf = xgboost.XGBClassifier(n_estimators=9, max_depth=2, n_jobs=1)
-        clf.fit(x, load_breast_cancer().target)
-        shipyard.register_model(
-            clf.get_booster(),
-            name="cancer",
-            signature=table.column_names,
-            example=table.slice(0, 3).to_pylist(),
-            project=project,
-        )
         registry = Registry(project)
         registry.set_alias("cancer", "candidate", 2)
         registry.set_alias("cancer", "trial", 2)
