@@ -141,3 +141,29 @@ def pg_store_url(postgres_url: str) -> Iterator[str]:
                     raise
                 time.sleep(0.25)
         admin.dispose()
+
+
+def write_cancer_csv(
+    folder: Path, *, rows: int | None = None, shuffle: bool = False, key: str | None = None
+) -> Path:
+    """scikit-learn's breast cancer table as ``folder/cancer.csv`` (spaces in names as ``_``).
+
+    ``rows`` keeps the first rows only; ``shuffle`` permutes the labels (seed 0) so
+    that they no longer follow the features; ``key`` adds an id column first.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    if rows is not None:
+        frame = frame.iloc[:rows].copy()
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    if shuffle:
+        frame["target"] = np.random.default_rng(0).permutation(frame["target"].to_numpy())
+    if key is not None:
+        frame.insert(0, key, [f"p{i:04d}" for i in range(len(frame))])
+    path = folder / "cancer.csv"
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return path

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-from sklearn.datasets import load_breast_cancer
-
-from .conftest import cli
+from .conftest import cli, write_cancer_csv
 
 YAML = """
 project:
@@ -32,14 +28,8 @@ register:
 """
 
 
-def _data(folder: Path) -> None:
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), folder / "cancer.csv")
-
-
 def test_train_evaluate_register_and_the_gate(project_dir: Path) -> None:
-    _data(project_dir)
+    write_cancer_csv(project_dir)
     (project_dir / "shipyard.yaml").write_text(YAML.format(min_auc=0.9))
     r = cli("run", "--json", cwd=project_dir, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -63,7 +53,7 @@ def test_train_evaluate_register_and_the_gate(project_dir: Path) -> None:
 
 
 def test_a_misspelled_parameter_stops_the_run_before_training(project_dir: Path) -> None:
-    _data(project_dir)
+    write_cancer_csv(project_dir)
     config = YAML.format(min_auc=0.9).replace(
         "  early_stopping_rounds: 20", "  early_stopping_rounds: 20\n  params: {max_dpeth: 3}"
     )

@@ -21,7 +21,7 @@ from shipyard.pipeline.materializers import load_value
 from shipyard.pipeline.project import Project
 from shipyard.registry import Registry
 
-from ..conftest import cli
+from ..conftest import cli, write_cancer_csv
 
 YAML = """
 project:
@@ -49,10 +49,7 @@ FEATURES = [c.replace(" ", "_") for c in load_breast_cancer().feature_names]
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A project whose standard pipeline registered cancer:1 at production (run once)."""
     folder = tmp_path_factory.mktemp("cancer")
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    frame.insert(0, "id", [f"p{i:04d}" for i in range(len(frame))])
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), folder / "cancer.csv")
+    write_cancer_csv(folder, key="id")
     (folder / "shipyard.yaml").write_text(YAML)
     r = cli("run", cwd=folder, timeout=600)
     assert r.returncode == 0, r.stderr

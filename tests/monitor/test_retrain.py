@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-from sklearn.datasets import load_breast_cancer
-
 from shipyard.config import AlertConfig
 from shipyard.monitor.alerts import AlertContext, due_alerts, perform
 
-from ..conftest import cli
+from ..conftest import cli, write_cancer_csv
 
 YAML = """
 project:
@@ -37,14 +32,6 @@ register:
 """
 
 
-def _write(folder: Path, rows: int, *, shuffle: bool = False) -> None:
-    frame = load_breast_cancer(as_frame=True).frame.iloc[:rows].copy()
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    if shuffle:  # labels unrelated to the features: the candidate must fail the gate
-        frame["target"] = np.random.default_rng(0).permutation(frame["target"].to_numpy())
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), folder / "cancer.csv")
-
-
 def _models(folder: Path) -> dict[str, object]:
     shown: dict[str, object] = json.loads(
         cli("models", "show", "cancer", "--json", cwd=folder).stdout
@@ -55,7 +42,7 @@ def _models(folder: Path) -> dict[str, object]:
 def test_retrain_promotes_a_blessed_model_and_keeps_the_alias_on_a_rejected_one(
     project_dir: Path,
 ) -> None:
-    _write(project_dir, 400)
+    write_cancer_csv(project_dir, rows=400)
     (project_dir / "shipyard.yaml").write_text(YAML)
     first = cli("run", cwd=project_dir, timeout=600)
     assert first.returncode == 0, first.stderr
@@ -66,7 +53,7 @@ def test_retrain_promotes_a_blessed_model_and_keeps_the_alias_on_a_rejected_one(
     window = {"id": 3, "start": None, "end": None, "rows": 120}
     ctx = AlertContext(project_dir, "cancer", "cancer@production", window)
 
-    _write(project_dir, 569)  # newer data arrived
+    write_cancer_csv(project_dir)  # newer data arrived: all 569 rows
     result = perform(alert, ctx)
     assert result.status == "promoted", result.detail
     assert result.detail["version"] == 2 and result.detail["from_version"] == 1
@@ -79,7 +66,7 @@ def test_retrain_promotes_a_blessed_model_and_keeps_the_alias_on_a_rejected_one(
     assert move["user"] == "shipyard-monitor" and move["to_version"] == 2
     assert "retrained after window 3: psi:mean_radius=0.4" in move["reason"]
 
-    _write(project_dir, 569, shuffle=True)  # a worse candidate
+    write_cancer_csv(project_dir, shuffle=True)  # labels unrelated to the features: worse
     rejected = perform(alert, ctx)
     assert rejected.status == "rejected", rejected.detail
     assert "roc_auc" in rejected.detail["error"]

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from sklearn.datasets import load_breast_cancer, make_friedman1
 from sklearn.model_selection import train_test_split
@@ -93,9 +91,3 @@ def load_study(journal: str | Path, name: str = "tune_model") -> Any:
 
     storage = JournalStorage(JournalFileBackend(str(journal)))
     return optuna.load_study(study_name=name, storage=storage)
-
-
-def write_cancer_csv(folder: Path) -> None:
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), folder / "cancer.csv")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from shipyard.pipeline.project import Project
 
-from ..conftest import SHIPYARD, cli
-from .conftest import load_study, write_cancer_csv
+from ..conftest import SHIPYARD, cli, write_cancer_csv
+from .conftest import load_study
 
 XGBOOST = """
 project:
