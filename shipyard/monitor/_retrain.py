@@ -34,7 +34,7 @@ def _retrain(root: Path, tags: dict[str, str]) -> dict[str, Any]:
     project = Project(found.root, config)
     pipe = standard_pipeline(config, source_file=found.root / "shipyard.yaml")
     try:
-        result = run(pipe, project=project, tags=tags, name=None)
+        result = run(pipe, project=project, tags=tags)
     except StepFailedError as exc:
         status = "rejected" if exc.exit_code == 3 else "failed"
         return {"status": status, "run_id": exc.run_id, "error": exc.error, "step": exc.step}

@@ -18,9 +18,9 @@ never stops the monitor.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import os
 import subprocess
 import sys
 import time
@@ -249,7 +249,6 @@ def _retrain(alert: Alert, context: AlertContext) -> ActionResult:
         capture_output=True,
         text=True,
         timeout=context.retrain_timeout_s,
-        env=os.environ.copy(),
         check=False,
     )
     outcome = _last_json(done.stdout)
@@ -263,29 +262,23 @@ def _retrain(alert: Alert, context: AlertContext) -> ActionResult:
     version = outcome.get("version")
     if version is None or not outcome.get("blessed", False):
         return ActionResult("not-promoted", detail=outcome)
-    alias = alert.alias or _config_alias(context.root) or "production"
-    registry = Registry(Project.discover(context.root))
-    move = registry.set_alias(
-        context.model,
-        alias,
-        int(version),
-        reason=f"retrained after {_window_name(context)}: {alert.describe()}",
-        user="shipyard-monitor",
-    )
+    project = Project.discover(context.root)
+    try:
+        alias = alert.alias or project.config.register.alias or "production"
+        move = Registry(project).set_alias(
+            context.model,
+            alias,
+            int(version),
+            reason=f"retrained after {_window_name(context)}: {alert.describe()}",
+            user="shipyard-monitor",
+        )
+    finally:
+        project.close()
     detail = {**outcome, "alias": alias, "from_version": move.from_version}
     return ActionResult("promoted", detail=detail)
 
 
-def _config_alias(root: Path) -> str | None:
-    from ..config import load_project
-
-    _, config = load_project(root)
-    return config.register.alias
-
-
 def _last_json(text: str) -> dict[str, Any] | None:
-    import json
-
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
@@ -307,8 +300,6 @@ def record_action(
     report: str | None,
 ) -> int:
     """Write an action and its outcome to ``monitor_actions``; returns its id."""
-    import json
-
     from sqlalchemy import insert
 
     from ..store import _tables as t
@@ -342,8 +333,6 @@ def record_action(
 
 def list_actions(metadata: Any, model: str, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Recorded actions of ``model``, oldest first, JSON fields decoded."""
-    import json
-
     from sqlalchemy import select
 
     from ..store import _tables as t

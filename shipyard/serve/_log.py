@@ -329,12 +329,10 @@ def _inputs(model: Any, inputs: list[Any]) -> dict[str, Any]:
         np.concatenate(inputs, out=stacked)
         columns = signature.matrix_columns(stacked)
         return {n: _array(columns[n]) for n in signature.names}
+    mappings = [signature.matrix_columns(x) if isinstance(x, np.ndarray) else x for x in inputs]
     out: dict[str, Any] = {}
     for name in signature.names:
-        parts = [
-            signature.matrix_columns(x)[name] if isinstance(x, np.ndarray) else x[name]
-            for x in inputs
-        ]
+        parts = [m[name] for m in mappings]
         if all(isinstance(p, np.ndarray) for p in parts):
             out[name] = pa.array(np.concatenate(parts))
         else:
