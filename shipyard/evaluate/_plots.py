@@ -174,12 +174,17 @@ def _figure(width: float, height: float) -> tuple[Figure, Axes]:
 
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot()
+    _plain_axes(ax)
+    return fig, ax
+
+
+def _plain_axes(ax: Axes) -> None:
+    """No top and right spines, light grid behind the data, small grey ticks."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=8.5, colors="#333")
     ax.grid(axis="both", color="#e6e6e6", linewidth=0.6)
     ax.set_axisbelow(True)
-    return fig, ax
 
 
 def _axes(ax: Axes, xlabel: str, ylabel: str, *, square: bool = False) -> None:
@@ -221,6 +226,11 @@ def _finish(fig: Figure, ax: Axes, *, legend: bool = True, below: float = 0.0) -
         top=1 - (0.42 if legend else 0.15) / height,
         bottom=min(0.5 + below, height / 2) / height,
     )
+    return _png(fig)
+
+
+def _png(fig: Figure) -> Png:
+    width, height = fig.get_size_inches()
     buf = io.BytesIO()
     # No metadata, so equal data give equal bytes.
     fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})

@@ -6,23 +6,19 @@ mathtext off, so a ``$`` in a name is shown as written.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..evaluate._plots import Png, _cut, _figure, _finish, _plain_axes, _png
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = ["Png", "curves", "history", "importances", "slices"]
 
-Png = tuple[str, int, int]  # base64 PNG, width and height in CSS pixels
-
 COMPLETE, BEST, PRUNED, GUIDE = "#4C72B0", "#DD8452", "#8c959f", "#8c959f"
-_DPI = 200
 _MAX_SLICES = 9
 
 
@@ -67,7 +63,7 @@ def slices(
     color = np.asarray(numbers, dtype=np.float64)
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
-        _style(ax)
+        _plain_axes(ax)
         raw = list(params[name])
         shown = [k for k, v in enumerate(raw) if v is not None]  # None: the param was inactive
         if all(isinstance(raw[k], int | float) and not isinstance(raw[k], bool) for k in shown):
@@ -113,57 +109,7 @@ def curves(series: Sequence[tuple[Mapping[int, float], bool]], ylabel: str) -> P
 # -- shared drawing ---------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    ax = fig.add_subplot()
-    _style(ax)
-    return fig, ax
-
-
-def _style(ax: Axes) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8, colors="#333")
-    ax.grid(axis="both", color="#e6e6e6", linewidth=0.6)
-    ax.set_axisbelow(True)
-
-
 def _labels(ax: Axes, xlabel: str, ylabel: str) -> None:
     ax.set_xlabel(xlabel, fontsize=8.5)
     ax.set_ylabel(ylabel, fontsize=8.5)
     ax.yaxis.label.set_parse_math(False)
-
-
-def _finish(fig: Figure, ax: Axes, *, legend: bool = True) -> Png:
-    if legend:
-        shown = ax.legend(
-            fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2
-        )
-        for text in shown.get_texts():
-            text.set_parse_math(False)
-    for text in (*ax.get_xticklabels(), *ax.get_yticklabels()):
-        text.set_parse_math(False)
-    width, height = fig.get_size_inches()
-    labels = max((len(t.get_text()) for t in ax.get_yticklabels()), default=4)
-    left = min(2.4, 0.5 + 0.062 * labels)
-    fig.subplots_adjust(
-        left=left / width,
-        right=1 - 0.2 / width,
-        top=1 - (0.42 if legend else 0.15) / height,
-        bottom=0.5 / height,
-    )
-    return _png(fig)
-
-
-def _png(fig: Figure) -> Png:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
-    width, height = fig.get_size_inches()
-    return base64.b64encode(buf.getvalue()).decode("ascii"), round(width * 100), round(height * 100)
-
-
-def _cut(text: str, width: int = 28) -> str:
-    text = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= width else text[: width - 1] + "…"
